@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define DSTORE_VERSION "0.1.0"
+
 /* ---- status codes ------------------------------------------------------ */
 enum {
     DS_OK = 0,

@@ -58,13 +58,19 @@ struct json_value {
 /* Parses len bytes of text into a tree allocated in arena a.
  * Returns DS_OK and sets *out, or DS_EPARSE with a NUL-terminated message in
  * err (errlen bytes at most) naming what is wrong and at which byte offset.
- * max_depth bounds nesting of arrays and objects (0 means the default). */
+ * max_depth bounds nesting of arrays and objects (0 means the default).
+ * text is only read during the call: the tree holds copies of every string
+ * and number. On error *out is NULL; what was allocated in a stays there
+ * until the arena is reset. err may be NULL (or errlen 0) for no message. */
 int json_parse(ds_arena *a, const char *text, size_t len, int max_depth, json_value **out,
                char *err, size_t errlen);
 
 /* Returns the member value for key in an object, or NULL if v is not an
  * object or has no such key. Borrowed: valid as long as the tree. */
 json_value *json_get(const json_value *obj, const char *key);
+
+/* As json_get, for a key of key_len bytes (which may contain NUL). */
+json_value *json_get_n(const json_value *obj, const char *key, size_t key_len);
 
 /* Appends s (len bytes of UTF-8) as a quoted JSON string, escaping '"', '\\'
  * and control characters. Invalid UTF-8 sequences are written as U+FFFD so

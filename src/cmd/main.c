@@ -1,0 +1,236 @@
+/* main.c -- the dstore program: `dstore serve` runs proxy, node and control
+ * plane in one process (the embedded default of ARCHITECTURE.md).
+ *
+ * Start-up order, and the reverse at shutdown (SIGINT / SIGTERM):
+ *   identities (DATA/node.id, DATA/control.id) -> RocksDB (DATA/db) ->
+ *   the writer (replica) -> metadata (keys, tenants, tables) -> the
+ *   development tenant and the admin token -> the HTTP loops.
+ * A SIGKILL at any point loses nothing acknowledged: every acknowledged
+ * write was synced to the write-ahead log first.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cmd/config.h"
+#include "crypto/crypto.h"
+#include "crypto/identity.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "dstore %s -- a multi-tenant key/value datastore with a REST API and the DynamoDB "
+            "API\n\n"
+            "Usage:\n"
+            "  dstore serve [options]   run everything in one process: both client APIs on\n"
+            "                           --listen, data in --data\n"
+            "  dstore version           print the version\n\n",
+            DSTORE_VERSION);
+    config_usage(out);
+    fprintf(out, "\nExample:\n  dstore serve --listen 127.0.0.1:8000 --data ./data\n"
+                 "  curl -u KEY:SECRET http://127.0.0.1:8000/v1/tenant/dev/table\n"
+                 "\nThe REST API is described in docs/api-v1.md.\n");
+}
+
+static int split_listen(const char *listen, char *host, size_t hostlen, int *port) {
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= hostlen) return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535) return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int load_identity(const char *dir, const char *name, ds_identity *id) {
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (identity_load_or_create(path, id, err, sizeof err)) {
+        fprintf(stderr, "dstore: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The admin token: from the config, else DATA/admin.token, else a new one
+ * saved there (0600). */
+static int admin_token(ds_config *cfg) {
+    if (cfg->admin_token[0]) return 0;
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/admin.token", cfg->data);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        struct stat st;
+        if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+            fprintf(stderr, "dstore: %s is readable by others: chmod 600 it\n", path);
+            fclose(f);
+            return -1;
+        }
+        int ok = fgets(cfg->admin_token, sizeof cfg->admin_token, f) != NULL;
+        fclose(f);
+        cfg->admin_token[strcspn(cfg->admin_token, "\r\n")] = 0;
+        if (ok && cfg->admin_token[0]) return 0;
+    }
+    unsigned char r[24];
+    crypto_random(r, sizeof r);
+    ds_buf hex = DS_BUF_INIT;
+    crypto_hex(&hex, r, sizeof r);
+    snprintf(cfg->admin_token, sizeof cfg->admin_token, "%s", hex.data);
+    ds_buf_free(&hex);
+    if (identity_write_secret_file(path, cfg->admin_token, strlen(cfg->admin_token), err,
+                                   sizeof err)) {
+        fprintf(stderr, "dstore: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int dev_tenant(ds_config *cfg, meta *m) {
+    meta_tenant *t = meta_tenant_get(m, "dev", 3);
+    if (!t) {
+        int rc = meta_tenant_create(m, "dev", cfg->dev_access_key[0] ? cfg->dev_access_key : NULL,
+                                    cfg->dev_secret_key[0] ? cfg->dev_secret_key : NULL, &t);
+        if (rc) {
+            fprintf(stderr, "dstore: cannot create the development tenant: %s\n",
+                    ds_strerror(rc));
+            return -1;
+        }
+    } else if ((cfg->dev_access_key[0] && strcmp(cfg->dev_access_key, t->access_key)) ||
+               (cfg->dev_secret_key[0] && strcmp(cfg->dev_secret_key, t->secret))) {
+        ds_warn("the development tenant already exists with other credentials; keeping them");
+    }
+    printf("dstore: development tenant \"dev\": access key %s, secret key %s\n", t->access_key,
+           t->secret);
+    meta_tenant_release(t);
+    return 0;
+}
+
+static int serve(int argc, char **argv) {
+    ds_config cfg;
+    char err[1024];
+    if (config_load(&cfg, argc, argv, err, sizeof err)) {
+        fprintf(stderr, "dstore serve: %s\n", err);
+        return 2;
+    }
+    if (cfg.help) {
+        usage(stdout);
+        return 0;
+    }
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(cfg.log_level, levels[i])) ds_log_level = i;
+    char host[256];
+    int port;
+    if (split_listen(cfg.listen, host, sizeof host, &port)) {
+        fprintf(stderr, "dstore serve: --listen must be HOST:PORT, not \"%s\"\n", cfg.listen);
+        return 2;
+    }
+    if (crypto_init()) {
+        fprintf(stderr, "dstore: libgcrypt 1.10 or newer is required (AES-256-GCM-SIV)\n");
+        return 1;
+    }
+    if (mkdir(cfg.data, 0700) && errno != EEXIST) {
+        fprintf(stderr, "dstore: cannot create %s: %s\n", cfg.data, strerror(errno));
+        return 1;
+    }
+    chmod(cfg.data, 0700);
+
+    /* Block the stop signals in every thread; main waits for them below. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 1;
+    ds_identity node_id, control_id;
+    engine *e = NULL;
+    replica *r = NULL;
+    meta *m = NULL;
+    router *rt = NULL;
+    http_server *hs = NULL;
+    api_ctx *ctx = NULL;
+    memset(&node_id, 0, sizeof node_id), memset(&control_id, 0, sizeof control_id);
+    if (load_identity(cfg.data, "node.id", &node_id) ||
+        load_identity(cfg.data, "control.id", &control_id))
+        goto out;
+    char dbdir[4200];
+    snprintf(dbdir, sizeof dbdir, "%s/db", cfg.data);
+    engine_opts eo = {.block_cache_bytes = cfg.cache_size};
+    if (engine_open(dbdir, &eo, &e, err, sizeof err)) {
+        fprintf(stderr, "dstore: cannot open the store in %s: %s\n", dbdir, err);
+        goto out;
+    }
+    if (replica_start(e, &r)) {
+        fprintf(stderr, "dstore: cannot start the writer thread\n");
+        goto out;
+    }
+    if (meta_open(e, r, node_id.key, node_id.uuid, control_id.key, &m, err, sizeof err)) {
+        fprintf(stderr, "dstore: cannot load the metadata: %s\n", err);
+        goto out;
+    }
+    identity_wipe(&control_id);
+    if (admin_token(&cfg) || dev_tenant(&cfg, m)) goto out;
+
+    rt = router_local_new(r);
+    ctx = ds_calloc(1, sizeof *ctx);
+    ctx->meta = m;
+    ctx->router = rt;
+    ctx->engine = e;
+    ctx->admin_token = cfg.admin_token;
+    ctx->location = cfg.location;
+    ctx->limits = (api_limits){cfg.max_inflight, cfg.max_memory, cfg.max_disk,
+                               (int)cfg.retry_after};
+    http_config hc = {0};
+    hc.host = host;
+    hc.port = port;
+    hc.threads = (int)cfg.threads;
+    hc.handler = api_handle;
+    hc.ud = ctx;
+    if (http_server_start(&hc, &hs, err, sizeof err)) {
+        fprintf(stderr, "dstore: cannot listen on %s: %s\n", cfg.listen, err);
+        goto out;
+    }
+    ctx->http = hs;
+    printf("dstore: node %s, data in %s\n", node_id.uuid, cfg.data);
+    printf("dstore: admin token: %s\n", cfg.admin_token);
+    printf("dstore: listening on http://%s:%d\n", host, http_server_port(hs));
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    ds_info("signal %d: stopping", sig);
+    status = 0;
+out:
+    http_server_stop(hs);
+    replica_stop(r); /* commits what is queued */
+    meta_close(m);
+    router_free(rt);
+    engine_close(e);
+    ds_free(ctx);
+    identity_wipe(&node_id);
+    identity_wipe(&control_id);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "serve")) return serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("dstore %s\n", DSTORE_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "dstore: unknown command \"%s\" (see dstore --help)\n", argv[1]);
+    return 2;
+}

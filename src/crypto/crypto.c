@@ -1,0 +1,310 @@
+/* crypto.c -- libgcrypt behind dStore's crypto API (see crypto.h).
+ *
+ * Notes on libgcrypt's GCM-SIV mode (1.10), learned from its
+ * cipher-gcm-siv.c and relied on below:
+ *  - gcry_cipher_setiv() derives the per-nonce keys and re-keys the AES
+ *    context with the derived encryption key, and refuses a second nonce
+ *    until the handle is reset. So every message starts with
+ *    gcry_cipher_setkey() (which resets), then setiv, authenticate, and ONE
+ *    encrypt/decrypt call for the whole message (SIV needs it all at once).
+ *  - Encryption: the tag is computed inside gcry_cipher_encrypt() and read
+ *    with gcry_cipher_gettag().
+ *  - Decryption: the expected tag is given with
+ *    gcry_cipher_set_decryption_tag() BEFORE gcry_cipher_decrypt(), which
+ *    verifies it and returns GPG_ERR_CHECKSUM (after wiping the output) on
+ *    mismatch. gcry_cipher_checktag() afterwards would only compare the tag
+ *    with itself, so the decrypt's return code is the verification.
+ *  - AAD may be fed in several gcry_cipher_authenticate() calls; it is
+ *    padded only when the data starts, so "01" + aad in two calls equals one
+ *    call with the concatenation (test_crypto checks this).
+ */
+#include "crypto/crypto.h"
+
+#include <gcrypt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static int crypto_status = DS_ECRYPTO;
+static pthread_key_t crypto_handle_key; /* closes a thread's handle at exit */
+
+/* The calling thread's GCM-SIV handle, opened by siv_handle(). */
+static _Thread_local gcry_cipher_hd_t tl_siv;
+
+static void crypto_close_handle(void *h) {
+    gcry_cipher_close((gcry_cipher_hd_t)h);
+}
+
+static void crypto_do_init(void) {
+    if (!gcry_check_version("1.10.0")) {
+        ds_error("crypto: libgcrypt %s is too old; dStore needs 1.10.0 or later",
+                 gcry_check_version(NULL));
+        return;
+    }
+    /* If the program (or a library it loaded) already finished libgcrypt's
+     * initialization, its choices stand. Otherwise: no secure-memory pool.
+     * dStore holds many keys for a long time; a 16 KB mlock()ed pool would
+     * run out and we never allocate through it (keys live in our memory and
+     * are wiped by us). Disabling it also silences libgcrypt's "secure
+     * memory not initialized" warnings. */
+    if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+        gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+        gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+    }
+    gcry_cipher_hd_t h;
+    gcry_error_t e = gcry_cipher_open(&h, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM_SIV, 0);
+    if (e) {
+        ds_error("crypto: AES-256-GCM-SIV unavailable: %s", gcry_strerror(e));
+        return;
+    }
+    gcry_cipher_close(h);
+    if (pthread_key_create(&crypto_handle_key, crypto_close_handle) != 0) {
+        ds_error("crypto: pthread_key_create failed");
+        return;
+    }
+    crypto_status = DS_OK;
+}
+
+int crypto_init(void) {
+    pthread_once(&crypto_once, crypto_do_init);
+    return crypto_status;
+}
+
+/* For functions that cannot report errors: the library must work. */
+static void crypto_ensure(void) {
+    if (crypto_init() != DS_OK) {
+        ds_error("crypto: libgcrypt is unusable; aborting");
+        abort();
+    }
+}
+
+void crypto_random(void *buf, size_t n) {
+    crypto_ensure();
+    gcry_randomize(buf, n, GCRY_STRONG_RANDOM);
+}
+
+void crypto_nonce(void *buf, size_t n) {
+    crypto_ensure();
+    gcry_create_nonce(buf, n);
+}
+
+/* ---- hashing ------------------------------------------------------------- */
+
+void crypto_sha256(const void *d, size_t n, uint8_t out[32]) {
+    crypto_ensure();
+    gcry_md_hash_buffer(GCRY_MD_SHA256, out, n ? d : "", n);
+}
+
+/* HMAC-SHA256 over the concatenation of parts[0..nparts); one-shot through
+ * gcry_md_hash_buffers (no handle to open). */
+static void hmac_parts(const void *key, size_t klen, const gcry_buffer_t *parts,
+                       int nparts, uint8_t out[32]) {
+    gcry_buffer_t iov[6];
+    int n = 0;
+    /* HMAC pads the key with zeros to the block size, so an empty key and a
+     * single zero byte are the same key; libgcrypt wants a non-empty one. */
+    iov[n++] = (gcry_buffer_t){.len = klen ? klen : 1, .data = klen ? (void *)key : "\0"};
+    for (int i = 0; i < nparts && n < (int)DS_ARRAY_LEN(iov); i++)
+        if (parts[i].len) iov[n++] = parts[i];
+    gcry_error_t e = gcry_md_hash_buffers(GCRY_MD_SHA256, GCRY_MD_FLAG_HMAC, out, iov, n);
+    if (e) {
+        ds_error("crypto: HMAC-SHA256 failed: %s", gcry_strerror(e));
+        abort();
+    }
+}
+
+void crypto_hmac_sha256(const void *key, size_t klen, const void *d, size_t n,
+                        uint8_t out[32]) {
+    crypto_ensure();
+    gcry_buffer_t part = {.len = n, .data = (void *)d};
+    hmac_parts(key, klen, &part, 1, out);
+}
+
+int crypto_hkdf_sha256(const void *salt, size_t saltlen, const void *ikm, size_t ikmlen,
+                       const void *info, size_t infolen, void *out, size_t outlen) {
+    static const uint8_t zeros[32];
+    uint8_t prk[32], t[32], next[32];
+    size_t tlen = 0, done = 0;
+    uint8_t counter = 1;
+
+    if (outlen > 255 * 32) return DS_EINVAL;
+    crypto_ensure();
+    if (!saltlen) salt = zeros, saltlen = sizeof zeros;
+    crypto_hmac_sha256(salt, saltlen, ikm, ikmlen, prk); /* extract */
+    while (done < outlen) {                               /* expand */
+        gcry_buffer_t parts[3] = {
+            {.len = tlen, .data = t},
+            {.len = infolen, .data = (void *)info},
+            {.len = 1, .data = &counter},
+        };
+        hmac_parts(prk, sizeof prk, parts, 3, next);
+        memcpy(t, next, sizeof t);
+        tlen = sizeof t;
+        size_t take = DS_MIN(outlen - done, sizeof t);
+        memcpy((uint8_t *)out + done, t, take);
+        done += take;
+        counter++;
+    }
+    crypto_wipe(prk, sizeof prk);
+    crypto_wipe(t, sizeof t);
+    crypto_wipe(next, sizeof next);
+    return DS_OK;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+int crypto_ct_equal(const void *a, const void *b, size_t n) {
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++) acc |= x[i] ^ y[i];
+    return acc == 0;
+}
+
+void crypto_wipe(void *p, size_t n) {
+    if (p && n) explicit_bzero(p, n);
+}
+
+void crypto_hex(ds_buf *out, const void *p, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *s = p;
+    ds_buf_reserve(out, 2 * n);
+    char *d = out->data + out->len;
+    for (size_t i = 0; i < n; i++) {
+        d[2 * i] = digits[s[i] >> 4];
+        d[2 * i + 1] = digits[s[i] & 15];
+    }
+    out->len += 2 * n;
+    out->data[out->len] = 0;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int crypto_unhex(void *out, size_t outlen, const char *hex, size_t hexlen) {
+    uint8_t *o = out;
+    if (hexlen != 2 * outlen) return DS_EINVAL;
+    for (size_t i = 0; i < outlen; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            crypto_wipe(out, outlen);
+            return DS_EINVAL;
+        }
+        o[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return DS_OK;
+}
+
+/* ---- AES-256-GCM-SIV ---------------------------------------------------- */
+
+/* The calling thread's cipher handle; opened once per thread, closed by the
+ * pthread key's destructor when the thread exits. */
+static int siv_handle(gcry_cipher_hd_t *out) {
+    if (!tl_siv) {
+        int rc = crypto_init();
+        if (rc) return rc;
+        gcry_cipher_hd_t h;
+        if (gcry_cipher_open(&h, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM_SIV, 0))
+            return DS_ECRYPTO;
+        pthread_setspecific(crypto_handle_key, h);
+        tl_siv = h;
+    }
+    *out = tl_siv;
+    return DS_OK;
+}
+
+/* Starts a message: key, nonce and the AAD, given as two pieces (a1 is the
+ * envelope header or empty, a2 the caller's AAD). */
+static int siv_begin(gcry_cipher_hd_t *h, const uint8_t key[32], const uint8_t nonce[12],
+                     const void *a1, size_t a1len, const void *a2, size_t a2len) {
+    int rc = siv_handle(h);
+    if (rc) return rc;
+    if (gcry_cipher_setkey(*h, key, CRYPTO_KEY_LEN) ||
+        gcry_cipher_setiv(*h, nonce, CRYPTO_NONCE_LEN))
+        return DS_ECRYPTO;
+    if (a1len && gcry_cipher_authenticate(*h, a1, a1len)) return DS_ECRYPTO;
+    if (a2len && gcry_cipher_authenticate(*h, a2, a2len)) return DS_ECRYPTO;
+    return DS_OK;
+}
+
+static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1,
+                    size_t a1len, const void *a2, size_t a2len, const void *pt,
+                    size_t ptlen, void *ct, uint8_t tag[16]) {
+    gcry_cipher_hd_t h;
+    uint8_t dummy = 0;
+    int rc = siv_begin(&h, key, nonce, a1, a1len, a2, a2len);
+    if (rc) return rc;
+    /* A NULL input means "in place" to libgcrypt: give it a real buffer. */
+    if (!ptlen) pt = ct = &dummy;
+    if (gcry_cipher_encrypt(h, ct, ptlen, pt, ptlen)) return DS_ECRYPTO;
+    if (gcry_cipher_gettag(h, tag, CRYPTO_TAG_LEN)) return DS_ECRYPTO;
+    return DS_OK;
+}
+
+static int siv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1,
+                    size_t a1len, const void *a2, size_t a2len, const void *ct,
+                    size_t ctlen, const uint8_t tag[16], void *pt) {
+    gcry_cipher_hd_t h;
+    uint8_t dummy = 0;
+    int rc = siv_begin(&h, key, nonce, a1, a1len, a2, a2len);
+    if (rc) return rc;
+    if (gcry_cipher_set_decryption_tag(h, tag, CRYPTO_TAG_LEN)) return DS_ECRYPTO;
+    if (!ctlen) ct = pt = &dummy;
+    gcry_error_t e = gcry_cipher_decrypt(h, pt, ctlen, ct, ctlen);
+    if (e) {
+        crypto_wipe(pt, ctlen); /* libgcrypt did too; be sure */
+        return gcry_err_code(e) == GPG_ERR_CHECKSUM ? DS_ECORRUPT : DS_ECRYPTO;
+    }
+    return DS_OK;
+}
+
+int crypto_gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *aad,
+                       size_t aadlen, const void *pt, size_t ptlen, void *ct,
+                       uint8_t tag[16]) {
+    return siv_seal(key, nonce, NULL, 0, aad, aadlen, pt, ptlen, ct, tag);
+}
+
+int crypto_gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const void *aad,
+                       size_t aadlen, const void *ct, size_t ctlen, const uint8_t tag[16],
+                       void *pt) {
+    return siv_open(key, nonce, NULL, 0, aad, aadlen, ct, ctlen, tag, pt);
+}
+
+/* ---- the envelope -------------------------------------------------------- */
+
+int crypto_seal(ds_buf *out, const uint8_t key[32], const void *aad, size_t aadlen,
+                const void *pt, size_t ptlen) {
+    ds_buf_reserve(out, CRYPTO_ENVELOPE_OVERHEAD + ptlen);
+    uint8_t *env = (uint8_t *)out->data + out->len;
+    uint8_t *nonce = env + 1, *ct = env + 1 + CRYPTO_NONCE_LEN;
+    env[0] = CRYPTO_ENVELOPE_VERSION;
+    crypto_nonce(nonce, CRYPTO_NONCE_LEN);
+    int rc = siv_seal(key, nonce, env, 1, aad, aadlen, pt, ptlen, ct, ct + ptlen);
+    if (rc) {
+        crypto_wipe(env, CRYPTO_ENVELOPE_OVERHEAD + ptlen);
+        out->data[out->len] = 0;
+        return rc;
+    }
+    out->len += CRYPTO_ENVELOPE_OVERHEAD + ptlen;
+    out->data[out->len] = 0;
+    return DS_OK;
+}
+
+int crypto_open(ds_buf *out, const uint8_t key[32], const void *aad, size_t aadlen,
+                const void *env, size_t envlen) {
+    const uint8_t *e = env;
+    if (envlen < CRYPTO_ENVELOPE_OVERHEAD || e[0] != CRYPTO_ENVELOPE_VERSION)
+        return DS_ECORRUPT;
+    size_t n = envlen - CRYPTO_ENVELOPE_OVERHEAD;
+    const uint8_t *nonce = e + 1, *ct = e + 1 + CRYPTO_NONCE_LEN, *tag = ct + n;
+    ds_buf_reserve(out, n);
+    uint8_t *pt = (uint8_t *)out->data + out->len;
+    int rc = siv_open(key, nonce, e, 1, aad, aadlen, ct, n, tag, pt);
+    if (rc == DS_OK) out->len += n;
+    out->data[out->len] = 0;
+    return rc;
+}

@@ -1,0 +1,357 @@
+/* replica.c -- the writer thread: ordered evaluation and group commit (see
+ * replica.h for the contract).
+ *
+ * One loop: wait for ops, take every queued op, evaluate them in order into
+ * one WriteBatchWithIndex (so later ops see earlier ones), write the batch
+ * with sync=1, then publish statistics, run the range deletes of dropped
+ * tables, and call each op's done(). Up to GROUP_MAX_OPS ops or
+ * GROUP_MAX_BYTES of new values go into one group; the rest wait for the
+ * next, so one sync never carries an unbounded amount.
+ *
+ * Table statistics (item count, size) are kept exact by the writer: it reads
+ * each key's previous value anyway (for conditions and for the counts) and
+ * writes the table's new totals into the same batch (META s/{id}).
+ */
+#include "replica/replica.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "control/meta.h"
+#include "crypto/crypto.h"
+#include "engine/keycodec.h"
+
+#define GROUP_MAX_OPS 1024
+#define GROUP_MAX_BYTES (8u << 20)
+#define GROUP_MAX_TABLES 64
+
+struct replica {
+    engine *e;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ds_op *head, *tail; /* FIFO of submitted ops */
+    int stopping;
+    atomic_long pending;
+    atomic_ullong ops, groups, syncs;
+};
+
+typedef struct table_delta {
+    meta_table *tb;
+    int64_t count, bytes;
+} table_delta;
+
+typedef struct group {
+    engine_batch *batch;
+    table_delta deltas[GROUP_MAX_TABLES];
+    size_t ndeltas;
+    ds_op *drops[GROUP_MAX_OPS];
+    size_t ndrops;
+    ds_buf old, plain, sealed, tmp;
+} group;
+
+void ds_op_init(ds_op *op, ds_op_kind kind, ds_arena *arena) {
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    op->arena = arena;
+    ds_buf_init(&op->key);
+    ds_buf_init(&op->ikey);
+}
+
+void ds_op_release(ds_op *op) {
+    ds_buf_free(&op->key);
+    ds_buf_free(&op->ikey);
+}
+
+/* Returns the delta slot for tb, or NULL when the group already tracks the
+ * maximum number of tables (the caller then ends the group). */
+static table_delta *delta_for(group *g, meta_table *tb) {
+    for (size_t i = 0; i < g->ndeltas; i++)
+        if (g->deltas[i].tb == tb) return &g->deltas[i];
+    if (g->ndeltas == GROUP_MAX_TABLES) return NULL;
+    table_delta *d = &g->deltas[g->ndeltas++];
+    d->tb = tb, d->count = 0, d->bytes = 0;
+    return d;
+}
+
+static void apply_meta(group *g, const ds_op *op) {
+    for (size_t i = 0; i < op->nmeta; i++) {
+        const ds_meta_put *p = &op->meta[i];
+        if (p->is_delete) engine_batch_delete(g->batch, p->cf, p->key.p, p->key.len);
+        else engine_batch_put(g->batch, p->cf, p->key.p, p->key.len, p->value.p, p->value.len);
+    }
+}
+
+/* Evaluates one write into the batch. Returns the op's status. */
+static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
+    meta_table *tb = op->table;
+    if (atomic_load(&tb->dropped)) return DS_ESTATE;
+    const uint8_t *dkey = tb->tenant->data_key;
+    int rc = engine_batch_get(r->e, g->batch, ENGINE_CF_DATA, op->key.data, op->key.len, &g->old);
+    if (rc != DS_OK && rc != DS_ENOTFOUND) return rc;
+    int exists = rc == DS_OK;
+    if (op->precond == DS_PRECOND_EXISTS && !exists) return DS_ENOTFOUND;
+    if (op->precond == DS_PRECOND_NOT_EXISTS && exists) return DS_EEXIST;
+
+    item_value *old_item = NULL, *new_item = op->item;
+    if (exists && (op->apply || op->want_old)) {
+        ds_buf_reset(&g->plain);
+        rc = crypto_open(&g->plain, dkey, op->key.data, op->key.len, g->old.data, g->old.len);
+        if (rc == DS_OK) rc = item_decode(op->arena, g->plain.data, g->plain.len, &old_item);
+        if (rc) {
+            ds_error("stored item fails its integrity check (table %llu): %s",
+                     (unsigned long long)tb->id, ds_strerror(rc));
+            return DS_ECORRUPT;
+        }
+    }
+    if (op->apply) {
+        new_item = NULL;
+        if ((rc = op->apply(op, old_item, &new_item))) return rc;
+    }
+    int64_t old_size = exists ? (int64_t)(op->key.len + g->old.len) : 0;
+    if (op->is_delete || !new_item) {
+        if (exists) {
+            engine_batch_delete(g->batch, ENGINE_CF_DATA, op->key.data, op->key.len);
+            engine_batch_delete(g->batch, ENGINE_CF_INDEX, op->ikey.data, op->ikey.len);
+            d->count -= 1;
+            d->bytes -= old_size;
+        }
+        op->new_item = NULL;
+    } else {
+        ds_buf_reset(&g->plain);
+        if ((rc = item_encode(&g->plain, new_item))) return rc;
+        if (op->max_item_bytes && g->plain.len > op->max_item_bytes) return DS_ETOOBIG;
+        ds_buf_reset(&g->sealed);
+        rc = crypto_seal(&g->sealed, dkey, op->key.data, op->key.len, g->plain.data, g->plain.len);
+        if (rc) return rc;
+        engine_batch_put(g->batch, ENGINE_CF_DATA, op->key.data, op->key.len, g->sealed.data,
+                         g->sealed.len);
+        unsigned char h[4];
+        ds_put_u32be(h, op->hash);
+        engine_batch_put(g->batch, ENGINE_CF_INDEX, op->ikey.data, op->ikey.len, h, 4);
+        d->count += exists ? 0 : 1;
+        d->bytes += (int64_t)(op->key.len + g->sealed.len) - old_size;
+        op->new_item = new_item;
+    }
+    if (op->want_old) op->old_item = old_item;
+    return DS_OK;
+}
+
+static void put_stats(group *g) {
+    for (size_t i = 0; i < g->ndeltas; i++) {
+        table_delta *d = &g->deltas[i];
+        if (atomic_load(&d->tb->dropped)) continue;
+        unsigned char v[16];
+        int64_t c = atomic_load(&d->tb->item_count) + d->count;
+        int64_t b = atomic_load(&d->tb->size_bytes) + d->bytes;
+        ds_put_u64be(v, (uint64_t)(c < 0 ? 0 : c));
+        ds_put_u64be(v + 8, (uint64_t)(b < 0 ? 0 : b));
+        ds_buf_reset(&g->tmp);
+        meta_stats_key(&g->tmp, d->tb->id);
+        engine_batch_put(g->batch, ENGINE_CF_META, g->tmp.data, g->tmp.len, v, 16);
+    }
+}
+
+static void drop_data(replica *r, group *g, meta_table *tb) {
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+    keycodec_table_bounds(&lo, &hi, tb->id);
+    for (engine_cf cf = ENGINE_CF_DATA; cf <= ENGINE_CF_INDEX; cf++) {
+        int rc = engine_delete_range(r->e, cf, lo.data, lo.len, hi.data, hi.len);
+        if (rc) ds_error("dropping table %llu: range delete failed: %s",
+                         (unsigned long long)tb->id, ds_strerror(rc));
+    }
+    (void)g;
+    ds_buf_free(&lo), ds_buf_free(&hi);
+}
+
+/* Takes ops from the queue into one group, evaluates, commits, completes.
+ * Returns the ops not taken (the caller keeps them for the next group). */
+static ds_op *run_group(replica *r, group *g, ds_op *ops) {
+    engine_batch_clear(g->batch);
+    g->ndeltas = g->ndrops = 0;
+    ds_op *done_head = NULL, **done_tail = &done_head;
+    size_t nops = 0, bytes = 0;
+    while (ops && nops < GROUP_MAX_OPS && bytes < GROUP_MAX_BYTES) {
+        ds_op *op = ops;
+        table_delta *d = NULL;
+        if (op->kind == DS_OP_WRITE && !(d = delta_for(g, op->table))) break;
+        ops = op->next;
+        op->next = NULL;
+        op->status = DS_OK;
+        switch (op->kind) {
+        case DS_OP_WRITE: op->status = eval_write(r, g, op, d); break;
+        case DS_OP_META: apply_meta(g, op); break;
+        case DS_OP_DROP_TABLE:
+            apply_meta(g, op);
+            g->drops[g->ndrops++] = op;
+            break;
+        }
+        if (op->kind == DS_OP_WRITE) bytes += op->key.len + g->sealed.len;
+        *done_tail = op;
+        done_tail = &op->next;
+        nops++;
+    }
+    put_stats(g);
+    int rc = engine_batch_count(g->batch) ? engine_write(r->e, g->batch, 1) : DS_OK;
+    if (rc) ds_error("group commit of %zu ops failed: %s", nops, ds_strerror(rc));
+    else {
+        atomic_fetch_add(&r->syncs, 1);
+        for (size_t i = 0; i < g->ndeltas; i++) {
+            atomic_fetch_add(&g->deltas[i].tb->item_count, g->deltas[i].count);
+            atomic_fetch_add(&g->deltas[i].tb->size_bytes, g->deltas[i].bytes);
+        }
+        for (size_t i = 0; i < g->ndrops; i++) drop_data(r, g, g->drops[i]->table);
+    }
+    atomic_fetch_add(&r->groups, 1);
+    atomic_fetch_add(&r->ops, nops);
+    for (ds_op *op = done_head, *next; op; op = next) {
+        next = op->next;
+        if (rc && op->status == DS_OK) op->status = rc;
+        atomic_fetch_sub(&r->pending, 1);
+        op->done(op);
+    }
+    return ops;
+}
+
+static void *writer_main(void *arg) {
+    replica *r = arg;
+    group g;
+    memset(&g, 0, sizeof g);
+    g.batch = engine_batch_new();
+    ds_op *ops = NULL;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (!r->head && !ops && !r->stopping) pthread_cond_wait(&r->cv, &r->mu);
+        if (r->head) { /* append the queue behind what is left over */
+            ds_op **tail = &ops;
+            while (*tail) tail = &(*tail)->next;
+            *tail = r->head;
+            r->head = r->tail = NULL;
+        }
+        int stop = r->stopping && !ops;
+        pthread_mutex_unlock(&r->mu);
+        if (stop) break;
+        ops = run_group(r, &g, ops);
+    }
+    engine_batch_free(g.batch);
+    ds_buf_free(&g.old), ds_buf_free(&g.plain), ds_buf_free(&g.sealed), ds_buf_free(&g.tmp);
+    return NULL;
+}
+
+/* ---- reads ------------------------------------------------------------- */
+int replica_read(replica *r, meta_table *tb, const void *key, size_t klen, ds_arena *a,
+                 item_value **out) {
+    ds_buf v = DS_BUF_INIT, pt = DS_BUF_INIT;
+    int rc = engine_get(r->e, ENGINE_CF_DATA, key, klen, &v);
+    if (rc == DS_OK) rc = crypto_open(&pt, tb->tenant->data_key, key, klen, v.data, v.len);
+    if (rc == DS_OK) rc = item_decode(a, pt.data, pt.len, out);
+    if (rc == DS_ECORRUPT)
+        ds_error("stored item fails its integrity check (table %llu)", (unsigned long long)tb->id);
+    ds_buf_free(&v);
+    ds_buf_free(&pt);
+    return rc;
+}
+
+int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                 const ds_buf *start, size_t limit, ds_arena *a, replica_list_fn fn, void *ud,
+                 int *more) {
+    engine_iter *it = engine_iter_new(r->e, ENGINE_CF_INDEX, lo->data, lo->len, hi->data, hi->len);
+    ds_buf dkey = DS_BUF_INIT;
+    size_t n = 0;
+    int rc = DS_OK;
+    *more = 0;
+    engine_iter_seek(it, start->data, start->len);
+    for (; engine_iter_valid(it); engine_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = engine_iter_key(it, &kl), *v = engine_iter_value(it, &vl);
+        if (kl < 8 || vl != 4) {
+            rc = DS_ECORRUPT;
+            break;
+        }
+        if (n == limit) {
+            *more = 1;
+            break;
+        }
+        /* index key = table id | components; data key = table id | hash | components */
+        ds_buf_reset(&dkey);
+        ds_buf_append(&dkey, k, 8);
+        ds_buf_append(&dkey, v, 4);
+        ds_buf_append(&dkey, k + 8, kl - 8);
+        item_value *item;
+        rc = replica_read(r, tb, dkey.data, dkey.len, a, &item);
+        if (rc == DS_ENOTFOUND) { /* deleted since the index was read */
+            rc = DS_OK;
+            continue;
+        }
+        if (rc) break;
+        n++;
+        if (fn(k, kl, item, ud)) break;
+    }
+    if (rc == DS_OK) rc = engine_iter_status(it);
+    engine_iter_free(it);
+    ds_buf_free(&dkey);
+    return rc;
+}
+
+int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n) {
+    (void)tb;
+    engine_iter *it = engine_iter_new(r->e, ENGINE_CF_INDEX, lo->data, lo->len, hi->data, hi->len);
+    uint64_t c = 0;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) c++;
+    int rc = engine_iter_status(it);
+    engine_iter_free(it);
+    *n = c;
+    return rc;
+}
+
+int replica_start(engine *e, replica **out) {
+    replica *r = ds_calloc(1, sizeof *r);
+    r->e = e;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, writer_main, r)) {
+        ds_free(r);
+        return DS_EIO;
+    }
+    *out = r;
+    return DS_OK;
+}
+
+void replica_submit(replica *r, ds_op *op) {
+    op->next = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->mu);
+        op->status = DS_ESTATE;
+        op->done(op);
+        return;
+    }
+    atomic_fetch_add(&r->pending, 1);
+    if (r->tail) r->tail->next = op;
+    else r->head = op;
+    r->tail = op;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+long replica_pending(const replica *r) { return atomic_load(&((replica *)r)->pending); }
+
+void replica_get_stats(const replica *r, replica_stats *out) {
+    replica *m = (replica *)r;
+    out->ops = atomic_load(&m->ops);
+    out->groups = atomic_load(&m->groups);
+    out->syncs = atomic_load(&m->syncs);
+}
+
+void replica_stop(replica *r) {
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    ds_free(r);
+}

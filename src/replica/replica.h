@@ -1,0 +1,134 @@
+/* replica.h -- the ordered, durable write path of a data node.
+ *
+ * Every write a node accepts becomes a ds_op handed to replica_submit(). One
+ * writer thread (the leader of the node's ranges, in the architecture's
+ * terms) takes every op that is waiting, evaluates each in arrival order
+ * against "the batch so far, then the database" (so a condition or an
+ * update sees every earlier write, committed or not), seals the new values,
+ * and commits the whole group with ONE synced write-ahead-log append: group
+ * commit, so many concurrent writers share one fsync. Only after that sync
+ * does it call each op's done() callback. Nothing is acknowledged before it
+ * is durable.
+ *
+ * Ops that need the old item (a conditional put, an update) carry an apply()
+ * callback that runs on the writer thread with the old item decoded: this is
+ * where conditions and update expressions are evaluated, atomically with the
+ * write, because no other write to the node can run in between.
+ *
+ * Threads: replica_submit() may be called from any thread. done() runs on
+ * the writer thread and must be quick (the HTTP layer uses http_post to hand
+ * the result back to the connection's loop). The op and everything it points
+ * to must stay valid until done() has been called.
+ */
+#ifndef DS_REPLICA_H
+#define DS_REPLICA_H
+
+#include "common/ds.h"
+#include "engine/engine.h"
+#include "engine/item.h"
+
+typedef struct meta_table meta_table;
+typedef struct replica replica;
+typedef struct ds_op ds_op;
+
+typedef enum {
+    DS_OP_WRITE = 1,  /* put / delete / read-modify-write of one item */
+    DS_OP_META,       /* metadata puts/deletes in op->meta (ordered with data writes) */
+    DS_OP_DROP_TABLE, /* drop op->table: range-delete its data after earlier ops */
+} ds_op_kind;
+
+typedef enum {
+    DS_PRECOND_NONE = 0,
+    DS_PRECOND_EXISTS,     /* fail with DS_ENOTFOUND if the item is absent */
+    DS_PRECOND_NOT_EXISTS, /* fail with DS_EEXIST if the item is present */
+} ds_precond;
+
+/* A metadata mutation carried by a DS_OP_META op (value NULL = delete). */
+typedef struct ds_meta_put {
+    engine_cf cf;
+    ds_slice key, value;
+    int is_delete;
+} ds_meta_put;
+
+struct ds_op {
+    /* ---- set by the submitter ---- */
+    ds_op_kind kind;
+    meta_table *table;     /* WRITE, DROP_TABLE: a reference the op holds */
+    ds_buf key;            /* WRITE: data CF key (keycodec_data_key) */
+    ds_buf ikey;           /* WRITE: index CF key (keycodec_index_key) */
+    uint32_t hash;         /* WRITE: the key's hash (stored as the index value) */
+    ds_precond precond;
+    int is_delete;         /* WRITE: delete the item (after precond / apply) */
+    item_value *item;      /* WRITE: new item for a plain put (apply == NULL) */
+    /* Read-modify-write: called on the writer thread with the current item
+     * (NULL if absent), decoded in op->arena. Returns DS_OK and sets *out to
+     * the new item (or sets op->is_delete), or a DS_E* code that fails the op
+     * without writing (DS_ECONDITION for a false condition). */
+    int (*apply)(ds_op *op, const item_value *old, item_value **out);
+    void *apply_arg;
+    int want_old;          /* keep the previous item in op->old_item */
+    size_t max_item_bytes; /* 0: no limit; else DS_ETOOBIG when the new item encodes larger */
+    ds_meta_put *meta;     /* META: the mutations */
+    size_t nmeta;
+    ds_arena *arena;       /* where the writer decodes items for this op */
+    void (*done)(ds_op *op);
+    void *done_arg;
+
+    /* ---- set by the writer before done() ---- */
+    int status;            /* DS_OK or DS_E* */
+    item_value *old_item;  /* when want_old and the item existed */
+    item_value *new_item;  /* the item as written (NULL for a delete) */
+
+    ds_op *next;           /* private: queue link */
+};
+
+typedef struct replica_stats {
+    uint64_t ops, groups, syncs;
+} replica_stats;
+
+/* Starts the writer thread over an open engine. The engine must outlive the
+ * replica. Returns DS_OK or DS_EIO. */
+int replica_start(engine *e, replica **out);
+
+/* Queues op; its done() will be called exactly once, from the writer
+ * thread, after the op is durable or has failed. After replica_stop() has
+ * begun, ops fail with DS_ESTATE. */
+void replica_submit(replica *r, ds_op *op);
+
+/* Number of ops queued or being committed (for admission control). */
+long replica_pending(const replica *r);
+
+void replica_get_stats(const replica *r, replica_stats *out);
+
+/* Commits what is queued, stops the thread, frees r. */
+void replica_stop(replica *r);
+
+/* ---- reads ----
+ * Reads run on the caller's thread (any thread), against the latest durable
+ * state: every write acknowledged before the read began is visible. */
+
+/* Reads the item stored at data key `key` of table tb and decodes it into a.
+ * Returns DS_OK, DS_ENOTFOUND, DS_ECORRUPT (fails its integrity check) or
+ * DS_EIO. */
+int replica_read(replica *r, meta_table *tb, const void *key, size_t klen, ds_arena *a,
+                 item_value **out);
+
+/* Walks tb's index (key order) from the first index key >= start within
+ * [lo, hi), calling fn with each index key and its decoded item, at most
+ * limit times (fn returning non-zero stops early). *more is set to 1 when
+ * entries remain past the last one passed to fn. The index keys passed to fn
+ * are valid only during the call. */
+typedef int (*replica_list_fn)(const char *ikey, size_t iklen, item_value *item, void *ud);
+int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                 const ds_buf *start, size_t limit, ds_arena *a, replica_list_fn fn, void *ud,
+                 int *more);
+
+/* Counts tb's index entries in [lo, hi). */
+int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n);
+
+/* Initializes an op's buffers (everything else zero). */
+void ds_op_init(ds_op *op, ds_op_kind kind, ds_arena *arena);
+/* Frees the op's buffers (not the op, not its arena). */
+void ds_op_release(ds_op *op);
+
+#endif
