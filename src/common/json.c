@@ -728,41 +728,77 @@ void json_write_string(ds_buf *b, const char *s, size_t len) {
     ds_buf_putc(b, '"');
 }
 
+static size_t child_count(const json_value *v) {
+    return v->type == JSON_ARRAY ? v->u.arr.n : v->u.obj.n;
+}
+
+/* Writes child i of container c (with its key, for an object) up to the
+ * value, and returns the value. */
+static const json_value *open_child(ds_buf *b, const json_value *c, size_t i) {
+    if (c->type == JSON_ARRAY) return c->u.arr.items[i];
+    const json_member *m = &c->u.obj.members[i];
+    json_write_string(b, m->key, m->key_len);
+    ds_buf_putc(b, ':');
+    return m->value;
+}
+
+/* Iterative, like the parser, so any tree it built can be written whatever
+ * its depth. */
 void json_write(ds_buf *b, const json_value *v) {
-    switch (v->type) {
-    case JSON_NULL:
-        ds_buf_append(b, "null", 4);
-        break;
-    case JSON_FALSE:
-        ds_buf_append(b, "false", 5);
-        break;
-    case JSON_TRUE:
-        ds_buf_append(b, "true", 4);
-        break;
-    case JSON_NUMBER:
-        ds_buf_append(b, v->u.str.s, v->u.str.len);
-        break;
-    case JSON_STRING:
-        json_write_string(b, v->u.str.s, v->u.str.len);
-        break;
-    case JSON_ARRAY:
-        ds_buf_putc(b, '[');
-        for (size_t i = 0; i < v->u.arr.n; i++) {
-            if (i) ds_buf_putc(b, ',');
-            json_write(b, v->u.arr.items[i]);
+    struct wframe {
+        const json_value *c; /* an open array or object */
+        size_t i;            /* the child being written */
+    } local[32], *st = local;
+    size_t n = 0, cap = DS_ARRAY_LEN(local);
+
+    for (;;) {
+        switch (v->type) {
+        case JSON_NULL:
+            ds_buf_append(b, "null", 4);
+            break;
+        case JSON_FALSE:
+            ds_buf_append(b, "false", 5);
+            break;
+        case JSON_TRUE:
+            ds_buf_append(b, "true", 4);
+            break;
+        case JSON_NUMBER:
+            ds_buf_append(b, v->u.str.s, v->u.str.len);
+            break;
+        case JSON_STRING:
+            json_write_string(b, v->u.str.s, v->u.str.len);
+            break;
+        case JSON_ARRAY:
+        case JSON_OBJECT:
+            ds_buf_putc(b, v->type == JSON_ARRAY ? '[' : '{');
+            if (child_count(v) == 0) {
+                ds_buf_putc(b, v->type == JSON_ARRAY ? ']' : '}');
+                break;
+            }
+            if (n == cap) {
+                struct wframe *ns = ds_malloc(2 * cap * sizeof *ns);
+                memcpy(ns, st, n * sizeof *ns);
+                if (st != local) ds_free(st);
+                st = ns;
+                cap *= 2;
+            }
+            st[n++] = (struct wframe){v, 0};
+            v = open_child(b, v, 0);
+            continue;
         }
-        ds_buf_putc(b, ']');
-        break;
-    case JSON_OBJECT:
-        ds_buf_putc(b, '{');
-        for (size_t i = 0; i < v->u.obj.n; i++) {
-            const json_member *m = &v->u.obj.members[i];
-            if (i) ds_buf_putc(b, ',');
-            json_write_string(b, m->key, m->key_len);
-            ds_buf_putc(b, ':');
-            json_write(b, m->value);
+        /* v is written: move to the next sibling, closing finished parents */
+        for (;;) {
+            if (n == 0) goto done;
+            struct wframe *top = &st[n - 1];
+            if (++top->i < child_count(top->c)) {
+                ds_buf_putc(b, ',');
+                v = open_child(b, top->c, top->i);
+                break;
+            }
+            ds_buf_putc(b, top->c->type == JSON_ARRAY ? ']' : '}');
+            n--;
         }
-        ds_buf_putc(b, '}');
-        break;
     }
+done:
+    if (st != local) ds_free(st);
 }

@@ -113,23 +113,13 @@ TEST(literals) {
 }
 
 TEST(numbers_keep_exact_text) {
-    const char *ok[] = {"0",
-                        "-0",
-                        "1",
-                        "1.50",
-                        "-0.0",
-                        "1E+400",
-                        "1e400",
-                        "1e-400",
-                        "-1.5E-07",
-                        "0.000",
-                        "12345678901234567890123456789012345678",
-                        "-99999999999999999999999999999999999999",
-                        "1.2345678901234567890123456789012345678E-130",
-                        "9E+125",
-                        "0e0",
-                        "10",
-                        "123.456e+7"};
+    /* clang-format off */
+    const char *ok[] = {
+        "0", "-0", "1", "1.50", "-0.0", "1E+400", "1e400", "1e-400", "-1.5E-07", "0.000",
+        "12345678901234567890123456789012345678", "-99999999999999999999999999999999999999",
+        "1.2345678901234567890123456789012345678E-130", "9E+125", "0e0", "10", "123.456e+7",
+    };
+    /* clang-format on */
     for (size_t i = 0; i < DS_ARRAY_LEN(ok); i++)
         check_num(ok[i]);
     json_value *v = OK("[1.50,-0,1E+400]");
@@ -417,6 +407,15 @@ TEST(depth_limit) {
     /* the parser is iterative: very deep documents need no C stack */
     s = nested(200000, "[", "[1,{\"a\":[]}]", "]");
     CHECK_EQ_INT(json_parse(arena(), s, strlen(s), 300000, &v, errbuf, sizeof errbuf), DS_OK);
+    /* ... and the writer is iterative too */
+    ds_buf b = DS_BUF_INIT;
+    json_write(&b, v);
+    CHECK_EQ_STR(b.data, s);
+    ds_buf_free(&b);
+    ds_free(s);
+    s = nested(100000, "{\"k\":[", "{}", "]}");
+    CHECK_EQ_INT(json_parse(arena(), s, strlen(s), 300000, &v, errbuf, sizeof errbuf), DS_OK);
+    write_is(v, s);
     ds_free(s);
     s = nested(100000, "[", "", "");
     bad_n(s, strlen(s), 300000, "expected a value, found end of input", __LINE__);

@@ -1,0 +1,359 @@
+/* test_replica.c -- the writer (group commit, preconditions, read-modify-
+ * write, statistics, table drops) together with the metadata it serves
+ * (tenants, tables and keys surviving a reopen). Real RocksDB in a temp dir. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "control/meta.h"
+#include "crypto/crypto.h"
+#include "engine/keycodec.h"
+#include "replica/replica.h"
+#include "t.h"
+
+typedef struct world {
+    char dir[256];
+    engine *e;
+    replica *r;
+    meta *m;
+    uint8_t kn[32], kc[32];
+} world;
+
+static void world_open(world *w) {
+    char err[512];
+    CHECK(crypto_init() == DS_OK);
+    CHECK_EQ_INT(engine_open(w->dir, NULL, &w->e, err, sizeof err), DS_OK);
+    CHECK_EQ_INT(replica_start(w->e, &w->r), DS_OK);
+    int rc = meta_open(w->e, w->r, w->kn, "11111111-2222-4333-8444-555555555555", w->kc, &w->m,
+                       err, sizeof err);
+    if (rc) T_FAIL("meta_open: %s", err);
+}
+
+static void world_close(world *w) {
+    replica_stop(w->r);
+    meta_close(w->m);
+    engine_close(w->e);
+}
+
+static void world_new(world *w) {
+    snprintf(w->dir, sizeof w->dir, "/tmp/dstore-test-replica-XXXXXX");
+    CHECK(mkdtemp(w->dir) != NULL);
+    crypto_init();
+    crypto_random(w->kn, 32);
+    crypto_random(w->kc, 32);
+    world_open(w);
+}
+
+static void world_destroy(world *w) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", w->dir);
+    CHECK(system(cmd) == 0);
+}
+
+/* ---- ops ---- */
+typedef struct sync_op {
+    ds_op op;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    char id[64];
+    key_part kp;
+} sync_op;
+
+static void sync_done(ds_op *op) {
+    sync_op *s = (sync_op *)op;
+    pthread_mutex_lock(&s->mu);
+    s->done = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void op_prepare(sync_op *s, meta_table *tb, const char *id, ds_arena *a) {
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    ds_op_init(&s->op, DS_OP_WRITE, a);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->kp = (key_part){KEY_S, s->id, strlen(s->id)};
+    CHECK(keycodec_hash(&s->kp, &s->op.hash) == DS_OK);
+    CHECK(keycodec_data_key(&s->op.key, tb->id, s->op.hash, &s->kp, NULL) == DS_OK);
+    CHECK(keycodec_index_key(&s->op.ikey, tb->id, &s->kp, NULL) == DS_OK);
+    s->op.table = tb;
+    s->op.done = sync_done;
+}
+
+static item_value *str_item(ds_arena *a, const char *attr, const char *val) {
+    item_value *v = ds_arena_calloc(a, sizeof *v), *m = ds_arena_calloc(a, sizeof *m);
+    v->type = ITEM_S;
+    v->u.s.p = val, v->u.s.len = strlen(val);
+    m->type = ITEM_M;
+    m->u.m.attrs = ds_arena_calloc(a, sizeof(item_attr));
+    m->u.m.attrs[0] = (item_attr){attr, strlen(attr), v};
+    m->u.m.n = 1;
+    return m;
+}
+
+static int run_op(replica *r, sync_op *s) {
+    replica_submit(r, &s->op);
+    pthread_mutex_lock(&s->mu);
+    while (!s->done) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    int rc = s->op.status;
+    ds_op_release(&s->op);
+    return rc;
+}
+
+static int put(world *w, meta_table *tb, const char *id, const char *val, ds_precond pc) {
+    ds_arena *a = ds_arena_new(1024);
+    sync_op s;
+    op_prepare(&s, tb, id, a);
+    s.op.item = str_item(a, "v", val);
+    s.op.precond = pc;
+    int rc = run_op(w->r, &s);
+    ds_arena_free(a);
+    return rc;
+}
+
+static int get(world *w, meta_table *tb, const char *id, char *out, size_t outlen) {
+    ds_arena *a = ds_arena_new(1024);
+    key_part kp = {KEY_S, id, strlen(id)};
+    uint32_t h;
+    ds_buf k = DS_BUF_INIT;
+    keycodec_hash(&kp, &h);
+    keycodec_data_key(&k, tb->id, h, &kp, NULL);
+    item_value *it;
+    int rc = replica_read(w->r, tb, k.data, k.len, a, &it);
+    if (rc == DS_OK) {
+        item_value *v = item_get(it, "v", 1);
+        snprintf(out, outlen, "%.*s", v ? (int)v->u.s.len : 0, v ? v->u.s.p : "");
+    }
+    ds_buf_free(&k);
+    ds_arena_free(a);
+    return rc;
+}
+
+/* ---- tests ---- */
+TEST(tenants_tables_and_reopen) {
+    world w;
+    world_new(&w);
+    meta_tenant *t;
+    CHECK_EQ_INT(meta_tenant_create(w.m, "acme", "AKIDACME", "s3cret", &t), DS_OK);
+    CHECK_EQ_INT(meta_tenant_create(w.m, "acme", NULL, NULL, NULL), DS_EEXIST);
+    CHECK_EQ_INT(meta_tenant_create(w.m, "other", "AKIDACME", NULL, NULL), DS_EEXIST);
+    CHECK_EQ_INT(meta_tenant_create(w.m, "bad/name", NULL, NULL, NULL), DS_EINVAL);
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0};
+    meta_table *tb;
+    CHECK_EQ_INT(meta_table_create(w.m, t, "orders", 6, &spec, &tb), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "orders", 6, &spec, NULL), DS_EEXIST);
+    CHECK_EQ_INT(put(&w, tb, "k1", "hello", DS_PRECOND_NOT_EXISTS), DS_OK);
+    uint8_t key_before[32];
+    memcpy(key_before, t->data_key, 32);
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    world_close(&w);
+
+    world_open(&w);
+    t = meta_tenant_by_key(w.m, "AKIDACME", 8);
+    CHECK(t != NULL);
+    CHECK_EQ_STR(t->name, "acme");
+    CHECK_EQ_STR(t->secret, "s3cret");
+    CHECK_EQ_MEM(t->data_key, key_before, 32);
+    tb = meta_table_get(w.m, t, "orders", 6);
+    CHECK(tb != NULL);
+    CHECK_EQ_INT(atomic_load(&tb->item_count), 1);
+    char v[64];
+    CHECK_EQ_INT(get(&w, tb, "k1", v, sizeof v), DS_OK);
+    CHECK_EQ_STR(v, "hello");
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    world_close(&w);
+
+    /* Another node key cannot open the tenant records. */
+    crypto_random(w.kn, 32);
+    char err[512];
+    CHECK_EQ_INT(engine_open(w.dir, NULL, &w.e, err, sizeof err), DS_OK);
+    CHECK_EQ_INT(replica_start(w.e, &w.r), DS_OK);
+    CHECK(meta_open(w.e, w.r, w.kn, "11111111-2222-4333-8444-555555555555", w.kc, &w.m, err,
+                    sizeof err) != DS_OK);
+    replica_stop(w.r);
+    engine_close(w.e);
+    world_destroy(&w);
+}
+
+TEST(preconditions_and_apply) {
+    world w;
+    world_new(&w);
+    meta_tenant *t;
+    meta_table *tb;
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0};
+    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_EXISTS), DS_ENOTFOUND);
+    CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_NOT_EXISTS), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "a", "2", DS_PRECOND_NOT_EXISTS), DS_EEXIST);
+    CHECK_EQ_INT(put(&w, tb, "a", "3", DS_PRECOND_EXISTS), DS_OK);
+    char v[64];
+    CHECK_EQ_INT(get(&w, tb, "a", v, sizeof v), DS_OK);
+    CHECK_EQ_STR(v, "3");
+    /* delete, then it is gone and the count follows */
+    ds_arena *a = ds_arena_new(1024);
+    sync_op s;
+    op_prepare(&s, tb, "a", a);
+    s.op.is_delete = 1;
+    s.op.precond = DS_PRECOND_EXISTS;
+    CHECK_EQ_INT(run_op(w.r, &s), DS_OK);
+    CHECK_EQ_INT(get(&w, tb, "a", v, sizeof v), DS_ENOTFOUND);
+    CHECK_EQ_INT(atomic_load(&tb->item_count), 0);
+    CHECK_EQ_INT(atomic_load(&tb->size_bytes), 0);
+    ds_arena_free(a);
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    world_close(&w);
+    world_destroy(&w);
+}
+
+/* An apply() that appends "+" to attribute v: a read-modify-write that must
+ * see every earlier write, even those in the same uncommitted group. */
+static int append_plus(ds_op *op, const item_value *old, item_value **out) {
+    const item_value *v = old ? item_get(old, "v", 1) : NULL;
+    size_t n = v ? v->u.s.len : 0;
+    char *s = ds_arena_alloc(op->arena, n + 2);
+    if (n) memcpy(s, v->u.s.p, n);
+    s[n] = '+';
+    s[n + 1] = 0;
+    *out = str_item(op->arena, "v", s);
+    return DS_OK;
+}
+
+typedef struct hammer {
+    world *w;
+    meta_table *tb;
+    int n;
+} hammer;
+
+static void *hammer_main(void *arg) {
+    hammer *h = arg;
+    for (int i = 0; i < h->n; i++) {
+        ds_arena *a = ds_arena_new(1024);
+        sync_op *s = ds_malloc(sizeof *s);
+        op_prepare(s, h->tb, "counter", a);
+        s->op.apply = append_plus;
+        if (run_op(h->w->r, s) != DS_OK) abort();
+        ds_free(s);
+        ds_arena_free(a);
+    }
+    return NULL;
+}
+
+TEST(group_commit_keeps_order_and_atomicity) {
+    world w;
+    world_new(&w);
+    meta_tenant *t;
+    meta_table *tb;
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0};
+    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    replica_stats before, after;
+    replica_get_stats(w.r, &before);
+    enum { THREADS = 8, EACH = 100 };
+    pthread_t th[THREADS];
+    hammer h = {&w, tb, EACH};
+    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, hammer_main, &h);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    replica_get_stats(w.r, &after);
+    /* Every increment landed exactly once (no lost update) ... */
+    char v[THREADS * EACH + 16];
+    CHECK_EQ_INT(get(&w, tb, "counter", v, sizeof v), DS_OK);
+    CHECK_EQ_INT(strlen(v), THREADS * EACH);
+    /* ... and concurrent writers shared syncs. */
+    uint64_t ops = after.ops - before.ops, syncs = after.syncs - before.syncs;
+    CHECK_EQ_INT(ops, THREADS * EACH);
+    printf("  %llu ops in %llu syncs\n", (unsigned long long)ops, (unsigned long long)syncs);
+    CHECK(syncs < ops);
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    world_close(&w);
+    world_destroy(&w);
+}
+
+TEST(ciphertext_is_bound_to_its_key) {
+    world w;
+    world_new(&w);
+    meta_tenant *t;
+    meta_table *tb;
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0};
+    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "a", "secret-a", DS_PRECOND_NONE), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "b", "secret-b", DS_PRECOND_NONE), DS_OK);
+    /* Copy a's stored ciphertext over b's: reading b must now fail, not return a's value. */
+    key_part ka = {KEY_S, "a", 1}, kb = {KEY_S, "b", 1};
+    uint32_t ha, hb;
+    ds_buf da = DS_BUF_INIT, db = DS_BUF_INIT, va = DS_BUF_INIT;
+    keycodec_hash(&ka, &ha), keycodec_hash(&kb, &hb);
+    keycodec_data_key(&da, tb->id, ha, &ka, NULL);
+    keycodec_data_key(&db, tb->id, hb, &kb, NULL);
+    CHECK_EQ_INT(engine_get(w.e, ENGINE_CF_DATA, da.data, da.len, &va), DS_OK);
+    CHECK(memmem(va.data, va.len, "secret-a", 8) == NULL); /* not plaintext */
+    engine_batch *b = engine_batch_new();
+    engine_batch_put(b, ENGINE_CF_DATA, db.data, db.len, va.data, va.len);
+    CHECK_EQ_INT(engine_write(w.e, b, 1), DS_OK);
+    engine_batch_free(b);
+    char v[64];
+    CHECK_EQ_INT(get(&w, tb, "b", v, sizeof v), DS_ECORRUPT);
+    CHECK_EQ_INT(get(&w, tb, "a", v, sizeof v), DS_OK);
+    ds_buf_free(&da), ds_buf_free(&db), ds_buf_free(&va);
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    world_close(&w);
+    world_destroy(&w);
+}
+
+TEST(drop_table_removes_its_data_only) {
+    world w;
+    world_new(&w);
+    meta_tenant *t;
+    meta_table *t1, *t2;
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0};
+    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "one", 3, &spec, &t1), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "two", 3, &spec, &t2), DS_OK);
+    char id[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof id, "k%d", i);
+        CHECK_EQ_INT(put(&w, t1, id, "x", DS_PRECOND_NONE), DS_OK);
+        CHECK_EQ_INT(put(&w, t2, id, "y", DS_PRECOND_NONE), DS_OK);
+    }
+    uint64_t t1id = t1->id;
+    CHECK_EQ_INT(meta_table_drop(w.m, t, "one", 3), DS_OK);
+    CHECK(meta_table_get(w.m, t, "one", 3) == NULL);
+    CHECK_EQ_INT(put(&w, t1, "late", "x", DS_PRECOND_NONE), DS_ESTATE); /* dropped */
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+    keycodec_table_bounds(&lo, &hi, t1id);
+    for (engine_cf cf = ENGINE_CF_DATA; cf <= ENGINE_CF_INDEX; cf++) {
+        engine_iter *it = engine_iter_new(w.e, cf, lo.data, lo.len, hi.data, hi.len);
+        engine_iter_seek_first(it);
+        CHECK(!engine_iter_valid(it));
+        engine_iter_free(it);
+    }
+    char v[16];
+    CHECK_EQ_INT(get(&w, t2, "k7", v, sizeof v), DS_OK);
+    CHECK_EQ_STR(v, "y");
+    CHECK_EQ_INT(atomic_load(&t2->item_count), 300);
+    /* Recreating the name gives an empty table with a new id. */
+    meta_table *t1b;
+    CHECK_EQ_INT(meta_table_create(w.m, t, "one", 3, &spec, &t1b), DS_OK);
+    CHECK(t1b->id != t1id);
+    CHECK_EQ_INT(get(&w, t1b, "k7", v, sizeof v), DS_ENOTFOUND);
+    /* Dropping the tenant drops everything and forgets its key. */
+    CHECK_EQ_INT(meta_tenant_drop(w.m, "t1", 2), DS_OK);
+    CHECK(meta_tenant_get(w.m, "t1", 2) == NULL);
+    CHECK(meta_table_get(w.m, t, "two", 3) == NULL);
+    ds_buf_free(&lo), ds_buf_free(&hi);
+    meta_table_release(t1), meta_table_release(t2), meta_table_release(t1b);
+    meta_tenant_release(t);
+    world_close(&w);
+    world_destroy(&w);
+}
+
+TEST_MAIN()
