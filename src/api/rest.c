@@ -74,7 +74,12 @@ static int parse_route(http_request *req, route *rt) {
         while (p < end && *p != '/') p++;
         if (rt->nseg == REST_MAX_SEGMENTS) return DS_ENOTFOUND;
         if (p == s) return DS_ENOTFOUND; /* empty segment: "//" or a trailing '/' */
+        /* "." and ".." (even escaped) are refused: SigV4 clients sign the
+         * normalized path, so accepting them would let one signature fit two
+         * resources. */
         if (pct_decode(req->arena, s, (size_t)(p - s), 0, &rt->seg[rt->nseg])) return DS_EINVAL;
+        if (ds_slice_eq(rt->seg[rt->nseg], ".") || ds_slice_eq(rt->seg[rt->nseg], ".."))
+            return DS_EINVAL;
         rt->nseg++;
     }
     return DS_OK;
@@ -722,7 +727,8 @@ void rest_handle(api_ctx *ctx, http_request *req) {
     route rt;
     int rc = parse_route(req, &rt);
     if (rc == DS_EINVAL)
-        return api_error(req, 400, "BadRequest", "the URL has a malformed percent-escape");
+        return api_error(req, 400, "BadRequest",
+                         "the URL has a malformed percent-escape or a \".\" or \"..\" segment");
     if (rc || rt.nseg == 0) return api_error(req, 404, "NotFound", "no such resource");
     if (ds_slice_eq(rt.seg[0], "version") && rt.nseg == 1) {
         if (!method_in(req, "GET, HEAD")) return method_not_allowed(req, "GET, HEAD");

@@ -59,8 +59,7 @@ static int copy_field(char *dst, size_t cap, const char *p, size_t n) {
     return 0;
 }
 
-static int parse_credential(const char *p, size_t n, sigv4_auth *out, char *err,
-                            size_t errlen) {
+static int parse_credential(const char *p, size_t n, sigv4_auth *out, char *err, size_t errlen) {
     const char *part[5];
     size_t plen[5], k = 0, start = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -76,8 +75,7 @@ static int parse_credential(const char *p, size_t n, sigv4_auth *out, char *err,
                     "Credential must be <access key>/<YYYYMMDD>/<region>/<service>/aws4_request");
     if (copy_field(out->access_key, sizeof out->access_key, part[0], plen[0]))
         return fail(DS_EINVAL, err, errlen, "Credential has an empty or too long access key");
-    if (plen[1] != 8)
-        return fail(DS_EINVAL, err, errlen, "Credential date must be YYYYMMDD");
+    if (plen[1] != 8) return fail(DS_EINVAL, err, errlen, "Credential date must be YYYYMMDD");
     for (int i = 0; i < 8; i++)
         if (!is_digit(part[1][i]))
             return fail(DS_EINVAL, err, errlen, "Credential date must be YYYYMMDD");
@@ -115,17 +113,20 @@ int sigv4_parse(const char *s, size_t len, sigv4_auth *out, char *err, size_t er
 
     memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
-    while (i < len && is_space(s[i])) i++;
+    while (i < len && is_space(s[i]))
+        i++;
     if (len - i < alglen || memcmp(s + i, SIGV4_ALGORITHM, alglen) ||
         (len - i > alglen && !is_space(s[i + alglen]) && s[i + alglen] != ','))
         return fail(DS_EINVAL, err, errlen,
                     "Authorization header must start with " SIGV4_ALGORITHM);
     i += alglen;
     for (;;) {
-        while (i < len && (is_space(s[i]) || s[i] == ',')) i++;
+        while (i < len && (is_space(s[i]) || s[i] == ','))
+            i++;
         if (i >= len) break;
         size_t ks = i;
-        while (i < len && s[i] != '=' && s[i] != ',' && !is_space(s[i])) i++;
+        while (i < len && s[i] != '=' && s[i] != ',' && !is_space(s[i]))
+            i++;
         if (i >= len || s[i] != '=')
             return fail(DS_EINVAL, err, errlen,
                         "Authorization header component \"%.*s\" has no value",
@@ -133,7 +134,8 @@ int sigv4_parse(const char *s, size_t len, sigv4_auth *out, char *err, size_t er
         const char *key = s + ks;
         size_t klen = i - ks;
         size_t vs = ++i;
-        while (i < len && s[i] != ',' && !is_space(s[i])) i++;
+        while (i < len && s[i] != ',' && !is_space(s[i]))
+            i++;
         const char *val = s + vs;
         size_t vlen = i - vs;
         if (eq_nocase(key, klen, "Credential", 10)) {
@@ -152,8 +154,7 @@ int sigv4_parse(const char *s, size_t len, sigv4_auth *out, char *err, size_t er
         }
     }
     if (!have_cred) return fail(DS_EINVAL, err, errlen, "Authorization header has no Credential");
-    if (!have_sh)
-        return fail(DS_EINVAL, err, errlen, "Authorization header has no SignedHeaders");
+    if (!have_sh) return fail(DS_EINVAL, err, errlen, "Authorization header has no SignedHeaders");
     if (!have_sig) return fail(DS_EINVAL, err, errlen, "Authorization header has no Signature");
     return DS_OK;
 }
@@ -181,8 +182,8 @@ static int num(const char *p, int n) {
 }
 
 static int to_ms(int y, int mo, int d, int h, int mi, int s, int64_t *ms) {
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
-        mi > 59 || s < 0 || s > 60)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        s < 0 || s > 60)
         return -1;
     int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
     *ms = ((days * 24 + h) * 60 + mi) * 60000LL + s * 1000LL;
@@ -199,8 +200,8 @@ static int parse_amz_date(const char *p, size_t n, int64_t *ms) {
 /* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 7231). */
 static int parse_http_date(const char *p, size_t n, int64_t *ms, char amz[17]) {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    if (n != 29 || p[3] != ',' || p[4] != ' ' || p[7] != ' ' || p[11] != ' ' ||
-        p[16] != ' ' || p[19] != ':' || p[22] != ':' || memcmp(p + 25, " GMT", 4))
+    if (n != 29 || p[3] != ',' || p[4] != ' ' || p[7] != ' ' || p[11] != ' ' || p[16] != ' ' ||
+        p[19] != ':' || p[22] != ':' || memcmp(p + 25, " GMT", 4))
         return -1;
     int mo = 0;
     for (int i = 0; i < 12; i++)
@@ -252,8 +253,8 @@ static int hexval(char c) {
 static void uri_decode(ds_buf *out, const char *p, size_t n, int plus_is_space) {
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (p[i] == '%' && i + 2 < n &&
-            (hi = hexval(p[i + 1])) >= 0 && (lo = hexval(p[i + 2])) >= 0) {
+        if (p[i] == '%' && i + 2 < n && (hi = hexval(p[i + 1])) >= 0 &&
+            (lo = hexval(p[i + 2])) >= 0) {
             ds_buf_putc(out, (char)(hi << 4 | lo));
             i += 2;
         } else if (p[i] == '+' && plus_is_space) {
@@ -272,7 +273,8 @@ static void normalize_path(ds_buf *out, const char *p, size_t n) {
     ds_buf seg = DS_BUF_INIT;
     while (i <= n) {
         size_t s = i;
-        while (i < n && p[i] != '/') i++;
+        while (i < n && p[i] != '/')
+            i++;
         size_t len = i - s;
         if (len == 0 || (len == 1 && p[s] == '.')) {
             /* skip */
@@ -311,7 +313,8 @@ static int qpair_cmp(const void *a, const void *b) {
  * too) and URI-encoded; sorted by name then value; joined "n=v&n=v". */
 static void canonical_query(ds_buf *out, ds_slice q, int reencode, int plus_is_space) {
     size_t cap = 1;
-    for (size_t i = 0; i < q.len; i++) cap += q.p[i] == '&';
+    for (size_t i = 0; i < q.len; i++)
+        cap += q.p[i] == '&';
     struct qpair *pairs = ds_malloc(cap * sizeof *pairs);
     size_t *offs = ds_malloc(cap * 4 * sizeof *offs);
     ds_buf store = DS_BUF_INIT, tmp = DS_BUF_INIT;
@@ -319,12 +322,14 @@ static void canonical_query(ds_buf *out, ds_slice q, int reencode, int plus_is_s
 
     while (i < q.len) {
         size_t s = i;
-        while (i < q.len && q.p[i] != '&') i++;
+        while (i < q.len && q.p[i] != '&')
+            i++;
         const char *seg = q.p + s;
         size_t seglen = i - s, eq = 0;
         i++;
         if (!seglen) continue;
-        while (eq < seglen && seg[eq] != '=') eq++;
+        while (eq < seglen && seg[eq] != '=')
+            eq++;
         ds_slice part[2] = {{seg, eq}, {seg + eq + 1, eq < seglen ? seglen - eq - 1 : 0}};
         for (int k = 0; k < 2; k++) {
             offs[4 * np + 2 * k] = store.len;
@@ -363,39 +368,52 @@ static void append_trimall(ds_buf *out, const char *p, size_t n) {
     size_t i = 0;
     int first = 1;
     while (i < n) {
-        while (i < n && is_space(p[i])) i++;
+        while (i < n && is_space(p[i]))
+            i++;
         if (i >= n) break;
         if (!first) ds_buf_putc(out, ' ');
         first = 0;
         size_t s = i;
-        while (i < n && !is_space(p[i])) i++;
+        while (i < n && !is_space(p[i]))
+            i++;
         ds_buf_append(out, p + s, i - s);
     }
 }
 
-static const ds_slice *find_header(const sigv4_request *r, const char *name, size_t nlen) {
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (eq_nocase(r->headers[i].name.p, r->headers[i].name.len, name, nlen))
-            return &r->headers[i].value;
-    return NULL;
+/* The first header called name (any case), its value trimmed; 0 if none. */
+static int find_header(const sigv4_request *r, const char *name, size_t nlen, ds_slice *v) {
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (!eq_nocase(r->headers[i].name.p, r->headers[i].name.len, name, nlen)) continue;
+        const char *p = r->headers[i].value.p;
+        size_t n = r->headers[i].value.len;
+        while (n && is_space(*p))
+            p++, n--;
+        while (n && is_space(p[n - 1]))
+            n--;
+        *v = (ds_slice){p, n};
+        return 1;
+    }
+    return 0;
 }
 
 /* Appends "name:v1,v2\n" for every signed header, in SignedHeaders order. */
-static int canonical_headers(ds_buf *out, const sigv4_auth *a, const sigv4_request *r,
-                             char *err, size_t errlen) {
+static int canonical_headers(ds_buf *out, const sigv4_auth *a, const sigv4_request *r, char *err,
+                             size_t errlen) {
     const char *sh = a->signed_headers;
-    size_t shlen = strlen(sh);
+    size_t shlen = strnlen(sh, sizeof a->signed_headers);
     int has_host = 0;
     for (size_t i = 0; i <= shlen;) {
         size_t s = i;
-        while (i < shlen && sh[i] != ';') i++;
+        while (i < shlen && sh[i] != ';')
+            i++;
         if (i - s == 4 && eq_nocase(sh + s, 4, "host", 4)) has_host = 1;
         i++;
     }
     if (!has_host) return fail(DS_EAUTH, err, errlen, "host header must be signed");
     for (size_t i = 0; i < shlen;) {
         size_t s = i;
-        while (i < shlen && sh[i] != ';') i++;
+        while (i < shlen && sh[i] != ';')
+            i++;
         const char *name = sh + s;
         size_t nlen = i - s, found = 0;
         i++;
@@ -427,8 +445,10 @@ static void signing_key(const sigv4_auth *a, const char *secret, size_t secret_l
                         uint8_t key[32]) {
     if (sk_cache.valid && sk_cache.secret_len == secret_len &&
         crypto_ct_equal(sk_cache.secret, secret, secret_len) &&
-        !strcmp(sk_cache.access_key, a->access_key) && !strcmp(sk_cache.date, a->date) &&
-        !strcmp(sk_cache.region, a->region) && !strcmp(sk_cache.service, a->service)) {
+        !strncmp(sk_cache.access_key, a->access_key, sizeof a->access_key) &&
+        !strncmp(sk_cache.date, a->date, sizeof a->date) &&
+        !strncmp(sk_cache.region, a->region, sizeof a->region) &&
+        !strncmp(sk_cache.service, a->service, sizeof a->service)) {
         memcpy(key, sk_cache.key, 32);
         return;
     }
@@ -436,9 +456,9 @@ static void signing_key(const sigv4_auth *a, const char *secret, size_t secret_l
     uint8_t k1[32], k2[32];
     memcpy(k0, "AWS4", 4);
     memcpy(k0 + 4, secret, secret_len);
-    crypto_hmac_sha256(k0, 4 + secret_len, a->date, strlen(a->date), k1);
-    crypto_hmac_sha256(k1, 32, a->region, strlen(a->region), k2);
-    crypto_hmac_sha256(k2, 32, a->service, strlen(a->service), k1);
+    crypto_hmac_sha256(k0, 4 + secret_len, a->date, strnlen(a->date, sizeof a->date), k1);
+    crypto_hmac_sha256(k1, 32, a->region, strnlen(a->region, sizeof a->region), k2);
+    crypto_hmac_sha256(k2, 32, a->service, strnlen(a->service, sizeof a->service), k1);
     crypto_hmac_sha256(k1, 32, "aws4_request", 12, key);
     crypto_wipe(k0, 4 + secret_len);
     crypto_wipe(k1, 32);
@@ -448,10 +468,10 @@ static void signing_key(const sigv4_auth *a, const char *secret, size_t secret_l
         sk_cache.valid = 1;
         memcpy(sk_cache.secret, secret, secret_len);
         sk_cache.secret_len = secret_len;
-        strcpy(sk_cache.access_key, a->access_key);
-        strcpy(sk_cache.date, a->date);
-        strcpy(sk_cache.region, a->region);
-        strcpy(sk_cache.service, a->service);
+        memcpy(sk_cache.access_key, a->access_key, sizeof a->access_key);
+        memcpy(sk_cache.date, a->date, sizeof a->date);
+        memcpy(sk_cache.region, a->region, sizeof a->region);
+        memcpy(sk_cache.service, a->service, sizeof a->service);
         memcpy(sk_cache.key, key, 32);
     }
 }
@@ -461,8 +481,8 @@ static void signing_key(const sigv4_auth *a, const char *secret, size_t secret_l
 /* Adds b to the candidate list unless an equal one is there; takes b. */
 static void add_candidate(ds_buf *list, size_t *n, ds_buf *b) {
     for (size_t i = 0; i < *n; i++) {
-        if (list[i].len == b->len && !memcmp(list[i].data ? list[i].data : "",
-                                             b->data ? b->data : "", b->len)) {
+        if (list[i].len == b->len &&
+            !memcmp(list[i].data ? list[i].data : "", b->data ? b->data : "", b->len)) {
             ds_buf_free(b);
             return;
         }
@@ -471,8 +491,8 @@ static void add_candidate(ds_buf *list, size_t *n, ds_buf *b) {
     ds_buf_init(b);
 }
 
-int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret,
-                 size_t secret_len, int64_t now_ms, char *err, size_t errlen) {
+int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret, size_t secret_len,
+                 int64_t now_ms, char *err, size_t errlen) {
     ds_buf uris[3], queries[4], tail = DS_BUF_INIT, creq = DS_BUF_INIT, sts = DS_BUF_INIT;
     ds_buf b = DS_BUF_INIT;
     size_t nuri = 0, nq = 0;
@@ -485,14 +505,14 @@ int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret
     if (!a || !r || (!secret && secret_len)) return fail(DS_EINVAL, err, errlen, "bad arguments");
 
     /* The request time. */
-    const ds_slice *d = find_header(r, "x-amz-date", 10);
-    if (d) {
-        if (parse_amz_date(d->p, d->len, &t_ms))
+    ds_slice d, ph;
+    if (find_header(r, "x-amz-date", 10, &d)) {
+        if (parse_amz_date(d.p, d.len, &t_ms))
             return fail(DS_EAUTH, err, errlen, "X-Amz-Date header is malformed");
-        memcpy(amz, d->p, 16);
+        memcpy(amz, d.p, 16);
         amz[16] = 0;
-    } else if ((d = find_header(r, "date", 4))) {
-        if (parse_http_date(d->p, d->len, &t_ms, amz))
+    } else if (find_header(r, "date", 4, &d)) {
+        if (parse_http_date(d.p, d.len, &t_ms, amz))
             return fail(DS_EAUTH, err, errlen, "Date header is malformed");
     } else {
         return fail(DS_EAUTH, err, errlen, "request has no X-Amz-Date or Date header");
@@ -507,13 +527,12 @@ int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret
      * candidate. */
     if ((rc = canonical_headers(&tail, a, r, err, errlen))) goto done;
     ds_buf_putc(&tail, '\n');
-    ds_buf_puts(&tail, a->signed_headers);
+    ds_buf_append(&tail, a->signed_headers, strnlen(a->signed_headers, sizeof a->signed_headers));
     ds_buf_putc(&tail, '\n');
-    const ds_slice *ph = find_header(r, "x-amz-content-sha256", 20);
     crypto_sha256(r->body, r->body_len, digest);
-    if (ph) {
+    if (find_header(r, "x-amz-content-sha256", 20, &ph)) {
         ds_buf_reset(&b);
-        append_trimall(&b, ph->p, ph->len);
+        append_trimall(&b, ph.p, ph.len);
         if (!(b.len == sizeof SIGV4_UNSIGNED - 1 && !memcmp(b.data, SIGV4_UNSIGNED, b.len))) {
             uint8_t claimed[32];
             if (crypto_unhex(claimed, 32, b.data ? b.data : "", b.len) ||
@@ -565,8 +584,8 @@ int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret
             ds_buf_append(&creq, tail.data, tail.len);
             crypto_sha256(creq.data, creq.len, digest);
             ds_buf_reset(&sts);
-            ds_buf_printf(&sts, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n", amz, a->date,
-                          a->region, a->service);
+            ds_buf_printf(&sts, SIGV4_ALGORITHM "\n%s\n%.8s/%.64s/%.64s/aws4_request\n", amz,
+                          a->date, a->region, a->service);
             crypto_hex(&sts, digest, 32);
             crypto_hmac_sha256(key, 32, sts.data, sts.len, sig);
             if (crypto_ct_equal(sig, a->signature, 32)) {
@@ -578,8 +597,10 @@ int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret
     crypto_wipe(key, sizeof key);
     crypto_wipe(sig, sizeof sig);
 done:
-    for (size_t i = 0; i < nuri; i++) ds_buf_free(&uris[i]);
-    for (size_t i = 0; i < nq; i++) ds_buf_free(&queries[i]);
+    for (size_t i = 0; i < nuri; i++)
+        ds_buf_free(&uris[i]);
+    for (size_t i = 0; i < nq; i++)
+        ds_buf_free(&queries[i]);
     ds_buf_free(&b);
     ds_buf_free(&tail);
     ds_buf_free(&creq);

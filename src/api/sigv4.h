@@ -57,7 +57,7 @@
 /* A parsed Authorization header. All strings are NUL-terminated copies. */
 typedef struct sigv4_auth {
     char access_key[129];
-    char date[9];   /* credential scope date, YYYYMMDD */
+    char date[9]; /* credential scope date, YYYYMMDD */
     char region[65];
     char service[65];
     char signed_headers[1024]; /* as sent: "host;x-amz-date" */
@@ -69,8 +69,7 @@ typedef struct sigv4_auth {
  * into *out. Components may come in any order, separated by commas and/or
  * spaces. Returns DS_OK, or DS_EINVAL with a message for the client in err
  * (errlen bytes, may be NULL/0). */
-int sigv4_parse(const char *authorization, size_t len, sigv4_auth *out, char *err,
-                size_t errlen);
+int sigv4_parse(const char *authorization, size_t len, sigv4_auth *out, char *err, size_t errlen);
 
 typedef struct sigv4_header {
     ds_slice name, value; /* as received; name in any case */

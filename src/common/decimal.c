@@ -23,8 +23,10 @@ int decimal_parse(const char *s, size_t len, decimal *out) {
             any = 1;
             if (!after_point) ipos++;
             if (c == '0') {
-                if (seen_nz) zeros++;
-                else lead++;
+                if (seen_nz)
+                    zeros++;
+                else
+                    lead++;
                 continue;
             }
             seen_nz = 1;
@@ -120,7 +122,8 @@ int decimal_cmp(const decimal *a, const decimal *b) {
  * is the place 10^low. */
 static void lay(signed char *g, int low, const decimal *x) {
     int p = x->exp - 1 - low; /* index of d[0] */
-    for (int i = 0; i < x->n; i++) g[p - i] = (signed char)(x->d[i] - '0');
+    for (int i = 0; i < x->n; i++)
+        g[p - i] = (signed char)(x->d[i] - '0');
 }
 
 static int addsub(const decimal *a, const decimal *b, int bsign, decimal *out) {
@@ -169,8 +172,10 @@ static int addsub(const decimal *a, const decimal *b, int bsign, decimal *out) {
         }
     }
     int t = w - 1, bot = 0;
-    while (t >= 0 && ga[t] == 0) t--;
-    while (ga[bot] == 0) bot++;
+    while (t >= 0 && ga[t] == 0)
+        t--;
+    while (ga[bot] == 0)
+        bot++;
     int n = t - bot + 1, x = t + low + 1;
     if (n > DECIMAL_DIGITS || x < DECIMAL_EXP_MIN || x > DECIMAL_EXP_MAX) return DS_ERANGE;
     decimal r;
@@ -178,7 +183,8 @@ static int addsub(const decimal *a, const decimal *b, int bsign, decimal *out) {
     r.sign = (int8_t)sign;
     r.exp = (int16_t)x;
     r.n = (uint8_t)n;
-    for (int i = 0; i < n; i++) r.d[i] = (char)('0' + ga[t - i]);
+    for (int i = 0; i < n; i++)
+        r.d[i] = (char)('0' + ga[t - i]);
     *out = r;
     return DS_OK;
 }

@@ -27,9 +27,9 @@
 #define DECIMAL_EXP_MAX 126
 
 typedef struct decimal {
-    int8_t sign;   /* -1, 0, 1 */
-    int16_t exp;   /* value = 0.d1d2..dn x 10^exp */
-    uint8_t n;     /* significant digits, 0 for zero */
+    int8_t sign;            /* -1, 0, 1 */
+    int16_t exp;            /* value = 0.d1d2..dn x 10^exp */
+    uint8_t n;              /* significant digits, 0 for zero */
     char d[DECIMAL_DIGITS]; /* '0'-'9', d[0] != '0', d[n-1] != '0' */
 } decimal;
 

@@ -163,9 +163,16 @@ typedef struct arena_block {
 
 struct ds_arena {
     arena_block *head;
+    arena_block *spare;  /* standard-size blocks kept by reset for reuse */
+    size_t nspare;
     size_t block_size;
     size_t total;
 };
+
+/* Blocks an arena keeps across resets: enough for a large request to be
+ * served again without malloc and page faults, bounded so an idle
+ * connection's arena does not hold much. */
+#define ARENA_MAX_SPARE 32
 
 ds_arena *ds_arena_new(size_t first_block) {
     ds_arena *a = ds_calloc(1, sizeof *a);
@@ -173,14 +180,19 @@ ds_arena *ds_arena_new(size_t first_block) {
     return a;
 }
 
-static void arena_drop(ds_arena *a) {
-    arena_block *b = a->head;
+static void free_chain(arena_block *b) {
     while (b) {
         arena_block *n = b->next;
         free(b);
         b = n;
     }
-    a->head = NULL;
+}
+
+static void arena_drop(ds_arena *a) {
+    free_chain(a->head);
+    free_chain(a->spare);
+    a->head = a->spare = NULL;
+    a->nspare = 0;
     a->total = 0;
 }
 
@@ -191,16 +203,19 @@ void ds_arena_free(ds_arena *a) {
 }
 
 void ds_arena_reset(ds_arena *a) {
-    /* Keep the first (oldest, usually the only) block to avoid malloc churn. */
-    arena_block *keep = NULL, *b = a->head;
+    arena_block *b = a->head;
     while (b) {
         arena_block *n = b->next;
-        if (!n && b->size == a->block_size) keep = b;
-        else free(b);
+        if (b->size == a->block_size && a->nspare < ARENA_MAX_SPARE) {
+            b->used = 0;
+            b->next = a->spare;
+            a->spare = b;
+            a->nspare++;
+        } else
+            free(b);
         b = n;
     }
-    a->head = keep;
-    if (keep) keep->used = 0, keep->next = NULL;
+    a->head = NULL;
     a->total = 0;
 }
 
@@ -211,7 +226,13 @@ void *ds_arena_alloc(ds_arena *a, size_t n) {
     if (!b || b->size - b->used < n) {
         size_t size = a->block_size;
         if (n > size / 4) size = n;
-        arena_block *nb = ds_malloc(sizeof *nb + size);
+        arena_block *nb;
+        if (size == a->block_size && a->spare) {
+            nb = a->spare;
+            a->spare = nb->next;
+            a->nspare--;
+        } else
+            nb = ds_malloc(sizeof *nb + size);
         nb->size = size;
         nb->used = 0;
         if (size == n && b) {

@@ -8,8 +8,7 @@ static inline uint32_t rotl32(uint32_t x, int r) {
 
 /* Reads 4 bytes as a little-endian integer, whatever the host's order. */
 static inline uint32_t get_u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static inline uint32_t fmix32(uint32_t h) {
@@ -40,8 +39,10 @@ uint32_t murmur3_32(const void *data, size_t len, uint32_t seed) {
     const uint8_t *tail = p + 4 * nblocks;
     k = 0;
     switch (len & 3) {
-    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
-    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 3:
+        k ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2:
+        k ^= (uint32_t)tail[1] << 8; /* fall through */
     case 1:
         k ^= tail[0];
         k *= c1;

@@ -48,9 +48,12 @@ void identity_wipe(ds_identity *id) {
 /* The directory part of path ("." if none), in buf. */
 static void dir_of(const char *path, char *buf, size_t buflen) {
     const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(buf, buflen, ".");
-    else if (slash == path) snprintf(buf, buflen, "/");
-    else snprintf(buf, buflen, "%.*s", (int)(slash - path), path);
+    if (!slash)
+        snprintf(buf, buflen, ".");
+    else if (slash == path)
+        snprintf(buf, buflen, "/");
+    else
+        snprintf(buf, buflen, "%.*s", (int)(slash - path), path);
 }
 
 static int fsync_dir(const char *path) {
@@ -77,12 +80,11 @@ static int write_all(int fd, const void *data, size_t len) {
 
 /* Creates a fresh 0600 file next to path holding data, fsynced and closed.
  * Its name is left in tmp. Returns 0 or -1 (errno set, nothing left). */
-static int write_temp(const char *path, const void *data, size_t len, char *tmp,
-                      size_t tmplen) {
+static int write_temp(const char *path, const void *data, size_t len, char *tmp, size_t tmplen) {
     uint8_t r[8];
     crypto_nonce(r, sizeof r);
-    snprintf(tmp, tmplen, "%s.tmp.%ld.%02x%02x%02x%02x%02x%02x%02x%02x", path,
-             (long)getpid(), r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+    snprintf(tmp, tmplen, "%s.tmp.%ld.%02x%02x%02x%02x%02x%02x%02x%02x", path, (long)getpid(), r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     /* The umask can only take bits away; make sure it is exactly 0600. */

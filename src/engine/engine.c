@@ -80,8 +80,8 @@ enum { OP_PUT = 1, OP_DEL = 2 };
 
 struct engine_batch {
     rocksdb_writebatch_wi_t *wb;
-    engine *e;       /* bound engine, or NULL */
-    ds_buf pending;  /* ops recorded while unbound */
+    engine *e;      /* bound engine, or NULL */
+    ds_buf pending; /* ops recorded while unbound */
     int npending;
 };
 
@@ -91,11 +91,14 @@ struct engine_batch {
  * the string. */
 static int engine__err(char *err, const char *what) {
     int code = DS_EIO;
-    if (strstr(err, "No space left") || strstr(err, "ENOSPC")) code = DS_ENOSPACE;
-    else if (!strncmp(err, "Corruption", 10)) code = DS_ECORRUPT;
-    else if (!strncmp(err, "Invalid argument", 16)) code = DS_EINVAL;
-    else if (strstr(err, "lock") && (strstr(err, "Resource temporarily unavailable") ||
-                                     strstr(err, "No locks available")))
+    if (strstr(err, "No space left") || strstr(err, "ENOSPC"))
+        code = DS_ENOSPACE;
+    else if (!strncmp(err, "Corruption", 10))
+        code = DS_ECORRUPT;
+    else if (!strncmp(err, "Invalid argument", 16))
+        code = DS_EINVAL;
+    else if (strstr(err, "lock") &&
+             (strstr(err, "Resource temporarily unavailable") || strstr(err, "No locks available")))
         code = DS_EBUSY;
     else if (!strncmp(err, "Resource busy", 13) || !strncmp(err, "Operation aborted", 17))
         code = DS_EBUSY;
@@ -181,9 +184,9 @@ int engine_open(const char *dir, const engine_opts *o, engine **out, char *err, 
     int rc = DS_OK;
     for (int compress = 1; compress >= 0; compress--) {
         build_options(e, &d, compress);
-        e->db = rocksdb_open_column_families(e->dbopts, dir, ENGINE_CF_COUNT, cf_names,
-                                             (const rocksdb_options_t *const *)e->cfopts, e->cf,
-                                             &rerr);
+        e->db =
+            rocksdb_open_column_families(e->dbopts, dir, ENGINE_CF_COUNT, cf_names,
+                                         (const rocksdb_options_t *const *)e->cfopts, e->cf, &rerr);
         if (e->db) break;
         if (compress && (strstr(rerr, "not linked") || strstr(rerr, "ompression"))) {
             ds_warn("engine: %s: compression unavailable (%s), opening uncompressed", dir, rerr);
@@ -218,7 +221,8 @@ fail:
 void engine_close(engine *e) {
     if (!e) return;
     rocksdb_memory_consumers_destroy(e->consumers);
-    for (int i = 0; i < ENGINE_CF_COUNT; i++) rocksdb_column_family_handle_destroy(e->cf[i]);
+    for (int i = 0; i < ENGINE_CF_COUNT; i++)
+        rocksdb_column_family_handle_destroy(e->cf[i]);
     rocksdb_close(e->db);
     rocksdb_readoptions_destroy(e->ropts);
     rocksdb_writeoptions_destroy(e->wsync);
@@ -260,8 +264,10 @@ engine_iter *engine_iter_new(engine *e, engine_cf cf, const void *lower, size_t 
     /* Prefix seeks only when every key in range shares one prefix. */
     int prefix_mode = cf == ENGINE_CF_DATA && lower && upper && ll >= ENGINE_PREFIX_LEN &&
                       ul >= ENGINE_PREFIX_LEN && !memcmp(lower, upper, ENGINE_PREFIX_LEN);
-    if (prefix_mode) rocksdb_readoptions_set_prefix_same_as_start(it->ropts, 1);
-    else rocksdb_readoptions_set_total_order_seek(it->ropts, 1);
+    if (prefix_mode)
+        rocksdb_readoptions_set_prefix_same_as_start(it->ropts, 1);
+    else
+        rocksdb_readoptions_set_total_order_seek(it->ropts, 1);
     it->it = rocksdb_create_iterator_cf(e->db, it->ropts, e->cf[cf]);
     return it;
 }
@@ -274,13 +280,21 @@ void engine_iter_seek_first(engine_iter *it) {
      * keeps prefix mode correct. */
     rocksdb_iter_seek_to_first(it->it);
 }
-void engine_iter_seek_last(engine_iter *it) { rocksdb_iter_seek_to_last(it->it); }
+void engine_iter_seek_last(engine_iter *it) {
+    rocksdb_iter_seek_to_last(it->it);
+}
 void engine_iter_seek_for_prev(engine_iter *it, const void *k, size_t kl) {
     rocksdb_iter_seek_for_prev(it->it, (const char *)k, kl);
 }
-int engine_iter_valid(engine_iter *it) { return rocksdb_iter_valid(it->it) != 0; }
-void engine_iter_next(engine_iter *it) { rocksdb_iter_next(it->it); }
-void engine_iter_prev(engine_iter *it) { rocksdb_iter_prev(it->it); }
+int engine_iter_valid(engine_iter *it) {
+    return rocksdb_iter_valid(it->it) != 0;
+}
+void engine_iter_next(engine_iter *it) {
+    rocksdb_iter_next(it->it);
+}
+void engine_iter_prev(engine_iter *it) {
+    rocksdb_iter_prev(it->it);
+}
 const char *engine_iter_key(engine_iter *it, size_t *len) {
     return rocksdb_iter_key(it->it, len);
 }
@@ -344,14 +358,16 @@ static void pending_add(engine_batch *b, int op, engine_cf cf, const void *k, si
 void engine_batch_put(engine_batch *b, engine_cf cf, const void *k, size_t kl, const void *v,
                       size_t vl) {
     if (b->e)
-        rocksdb_writebatch_wi_put_cf(b->wb, b->e->cf[cf], (const char *)k, kl, (const char *)v,
-                                     vl);
-    else pending_add(b, OP_PUT, cf, k, kl, v, vl);
+        rocksdb_writebatch_wi_put_cf(b->wb, b->e->cf[cf], (const char *)k, kl, (const char *)v, vl);
+    else
+        pending_add(b, OP_PUT, cf, k, kl, v, vl);
 }
 
 void engine_batch_delete(engine_batch *b, engine_cf cf, const void *k, size_t kl) {
-    if (b->e) rocksdb_writebatch_wi_delete_cf(b->wb, b->e->cf[cf], (const char *)k, kl);
-    else pending_add(b, OP_DEL, cf, k, kl, NULL, 0);
+    if (b->e)
+        rocksdb_writebatch_wi_delete_cf(b->wb, b->e->cf[cf], (const char *)k, kl);
+    else
+        pending_add(b, OP_DEL, cf, k, kl, NULL, 0);
 }
 
 /* Binds b to e, replaying operations recorded before. */
@@ -374,8 +390,10 @@ static int batch_bind(engine *e, engine_batch *b) {
         const char *k = p + 6;
         memcpy(&vl, k + kl, 4);
         const char *v = k + kl + 4;
-        if (op == OP_PUT) rocksdb_writebatch_wi_put_cf(b->wb, e->cf[cf], k, kl, v, vl);
-        else rocksdb_writebatch_wi_delete_cf(b->wb, e->cf[cf], k, kl);
+        if (op == OP_PUT)
+            rocksdb_writebatch_wi_put_cf(b->wb, e->cf[cf], k, kl, v, vl);
+        else
+            rocksdb_writebatch_wi_delete_cf(b->wb, e->cf[cf], k, kl);
         p = v + vl;
     }
     ds_buf_reset(&b->pending);
@@ -416,8 +434,8 @@ int engine_write(engine *e, engine_batch *b, int sync) {
 int engine_delete_range(engine *e, engine_cf cf, const void *begin, size_t bl, const void *end,
                         size_t el) {
     char *err = NULL;
-    rocksdb_delete_range_cf(e->db, e->wsync, e->cf[cf], (const char *)begin, bl,
-                            (const char *)end, el, &err);
+    rocksdb_delete_range_cf(e->db, e->wsync, e->cf[cf], (const char *)begin, bl, (const char *)end,
+                            el, &err);
     if (err) {
         int rc = engine__err(err, "delete range");
         return rc == DS_ENOSPACE ? rc : DS_EIO;
@@ -436,8 +454,8 @@ int engine_compact_range(engine *e, engine_cf cf, const void *begin, size_t bl, 
     return DS_OK; /* the C API reports no status for manual compactions */
 }
 
-int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t bl,
-                            const void *end, size_t el, uint64_t *bytes) {
+int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t bl, const void *end,
+                            size_t el, uint64_t *bytes) {
     const char *s = begin, *l = end;
     char *err = NULL;
     *bytes = 0;

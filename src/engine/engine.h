@@ -118,8 +118,8 @@ int engine_compact_range(engine *e, engine_cf cf, const void *begin, size_t bl, 
                          size_t el);
 /* Approximate bytes of [begin, end) in table files (memtable contents are
  * not counted: RocksDB's C API only offers the file estimate). */
-int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t bl,
-                            const void *end, size_t el, uint64_t *bytes);
+int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t bl, const void *end,
+                            size_t el, uint64_t *bytes);
 /* Bytes on disk: live table files of every CF plus the write-ahead log. */
 int engine_disk_usage(engine *e, uint64_t *bytes);
 /* Bytes of memory: memtables + block cache + table readers. */

@@ -69,7 +69,9 @@ static int encode(ds_buf *out, const item_value *v, int depth) {
     return DS_EINVAL;
 }
 
-int item_encode(ds_buf *out, const item_value *v) { return encode(out, v, 0); }
+int item_encode(ds_buf *out, const item_value *v) {
+    return encode(out, v, 0);
+}
 
 /* ---- decoding ---------------------------------------------------------------- */
 
@@ -182,8 +184,8 @@ int item_decode(ds_arena *a, const void *p, size_t n, item_value **out) {
 
 /* ---- JSON -------------------------------------------------------------------- */
 
-static int from_json(ds_arena *a, const json_value *j, item_value **out, char *err,
-                     size_t errlen, int depth) {
+static int from_json(ds_arena *a, const json_value *j, item_value **out, char *err, size_t errlen,
+                     int depth) {
     item_value *v = ds_arena_alloc(a, sizeof *v);
     switch (j->type) {
     case JSON_NULL:
@@ -220,7 +222,8 @@ static int from_json(ds_arena *a, const json_value *j, item_value **out, char *e
     case JSON_ARRAY:
     case JSON_OBJECT:
         if (depth >= ITEM_MAX_DEPTH) {
-            if (err && errlen) snprintf(err, errlen, "nesting deeper than %d levels", ITEM_MAX_DEPTH);
+            if (err && errlen)
+                snprintf(err, errlen, "nesting deeper than %d levels", ITEM_MAX_DEPTH);
             return DS_EINVAL;
         }
         if (j->type == JSON_ARRAY) {
@@ -239,8 +242,8 @@ static int from_json(ds_arena *a, const json_value *j, item_value **out, char *e
                 item_attr *at = &v->u.m.attrs[i];
                 at->name = j->u.obj.members[i].key;
                 at->name_len = j->u.obj.members[i].key_len;
-                int rc = from_json(a, j->u.obj.members[i].value, &at->value, err, errlen,
-                                   depth + 1);
+                int rc =
+                    from_json(a, j->u.obj.members[i].value, &at->value, err, errlen, depth + 1);
                 if (rc) return rc;
             }
         }
@@ -306,9 +309,12 @@ void item_to_json(ds_buf *out, const item_value *v) {
         for (size_t i = 0; i < v->u.set.n; i++) {
             const ds_slice *e = &v->u.set.elems[i];
             if (i) ds_buf_putc(out, ',');
-            if (v->type == ITEM_SS) json_write_string(out, e->p, e->len);
-            else if (v->type == ITEM_NS) ds_buf_append(out, e->p, e->len);
-            else b64_string(out, e->p, e->len);
+            if (v->type == ITEM_SS)
+                json_write_string(out, e->p, e->len);
+            else if (v->type == ITEM_NS)
+                ds_buf_append(out, e->p, e->len);
+            else
+                b64_string(out, e->p, e->len);
         }
         ds_buf_putc(out, ']');
         return;

@@ -65,7 +65,7 @@ struct item_value {
         struct {
             const char *p;
             size_t len;
-        } s; /* S, N (number text exactly as stored), B (raw bytes) */
+        } s;   /* S, N (number text exactly as stored), B (raw bytes) */
         int b; /* BOOL */
         struct {
             item_attr *attrs;

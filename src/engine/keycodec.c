@@ -72,7 +72,8 @@ int keycodec_put_prefix(ds_buf *out, const key_part *kp) {
 }
 
 int keycodec_successor(ds_buf *b) {
-    while (b->len && (unsigned char)b->data[b->len - 1] == 0xff) b->len--;
+    while (b->len && (unsigned char)b->data[b->len - 1] == 0xff)
+        b->len--;
     if (!b->len) {
         if (b->data) b->data[0] = 0;
         return -1;
@@ -210,8 +211,10 @@ static int decode_number(ds_arena *a, const char **pp, const char *end, key_part
         if (v > 100 || d.n >= DECIMAL_DIGITS) return DS_ECORRUPT;
         v -= 1;
         d.d[d.n++] = (char)('0' + v / 10);
-        if (d.n < DECIMAL_DIGITS) d.d[d.n++] = (char)('0' + v % 10);
-        else if (v % 10) return DS_ECORRUPT;
+        if (d.n < DECIMAL_DIGITS)
+            d.d[d.n++] = (char)('0' + v % 10);
+        else if (v % 10)
+            return DS_ECORRUPT;
     }
     /* canonical only: no leading zero, no trailing zero (a pad 0 is dropped) */
     if (d.n && d.d[d.n - 1] == '0') d.n--;

@@ -142,6 +142,17 @@ static int cb_header_field(llhttp_t *ll, const char *at, size_t n) {
     return head_check(p, head_size(p, at + n));
 }
 
+/* llhttp 8.1 (non-strict build) lets spaces into field names; RFC 9112 says
+ * reject them ("Content-Length : 5" must not become some other header). */
+static int cb_header_field_complete(llhttp_t *ll) {
+    http_parser *p = ll->data;
+    if (p->phase == HTTP_PHASE_BODY || p->req.nheaders == 0) return 0;
+    ds_slice n = p->req.headers[p->req.nheaders - 1].name;
+    if (memchr(n.p, ' ', n.len) || memchr(n.p, '\t', n.len))
+        return fail(p, 400, "malformed request: whitespace in a header name", 0);
+    return 0;
+}
+
 static int cb_header_value(llhttp_t *ll, const char *at, size_t n) {
     http_parser *p = ll->data;
     http_request *r = &p->req;
@@ -235,6 +246,7 @@ static const llhttp_settings_t settings = {
     .on_url = cb_url,
     .on_version = cb_version,
     .on_header_field = cb_header_field,
+    .on_header_field_complete = cb_header_field_complete,
     .on_header_value = cb_header_value,
     .on_headers_complete = cb_headers_complete,
     .on_chunk_header = cb_chunk_header,

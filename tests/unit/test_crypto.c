@@ -53,7 +53,8 @@ TEST(hmac_sha256_rfc4231) {
     memset(data, 0xdd, 50);
     crypto_hmac_sha256(key, 20, data, 50, d);
     check_hex(d, 32, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
-    for (int i = 0; i < 25; i++) key[i] = (uint8_t)(i + 1); /* 4.5 */
+    for (int i = 0; i < 25; i++)
+        key[i] = (uint8_t)(i + 1); /* 4.5 */
     memset(data, 0xcd, 50);
     crypto_hmac_sha256(key, 25, data, 50, d);
     check_hex(d, 32, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
@@ -83,8 +84,9 @@ TEST(hkdf_sha256_rfc5869) {
     uint8_t *salt = hx("000102030405060708090a0b0c", NULL);
     uint8_t *info = hx("f0f1f2f3f4f5f6f7f8f9", NULL);
     CHECK_EQ_INT(crypto_hkdf_sha256(salt, 13, ikm, 22, info, 10, okm, 42), DS_OK);
-    check_hex(okm, 42, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
-                       "34007208d5b887185865");
+    check_hex(okm, 42,
+              "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+              "34007208d5b887185865");
     /* A.2: 80-byte inputs, 82-byte output (three HMAC blocks) */
     uint8_t ikm2[80], salt2[80], info2[80];
     for (int i = 0; i < 80; i++) {
@@ -93,13 +95,15 @@ TEST(hkdf_sha256_rfc5869) {
         info2[i] = (uint8_t)(0xb0 + i);
     }
     CHECK_EQ_INT(crypto_hkdf_sha256(salt2, 80, ikm2, 80, info2, 80, okm, 82), DS_OK);
-    check_hex(okm, 82, "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
-                       "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
-                       "cc30c58179ec3e87c14c01d5c1f3434f1d87");
+    check_hex(okm, 82,
+              "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
+              "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
+              "cc30c58179ec3e87c14c01d5c1f3434f1d87");
     /* A.3: empty salt and info */
     CHECK_EQ_INT(crypto_hkdf_sha256(NULL, 0, ikm, 22, NULL, 0, okm, 42), DS_OK);
-    check_hex(okm, 42, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
-                       "9d201395faa4b61a96c8");
+    check_hex(okm, 42,
+              "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+              "9d201395faa4b61a96c8");
     /* Length limit: 255 blocks. */
     uint8_t *big = ds_malloc(255 * 32 + 1);
     CHECK_EQ_INT(crypto_hkdf_sha256(NULL, 0, ikm, 22, NULL, 0, big, 255 * 32), DS_OK);
@@ -147,40 +151,33 @@ struct siv_vector {
 
 static const struct siv_vector siv_vectors[] = {
     /* empty plaintext, empty AAD */
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "", "", "07f5f4169bbf55a8400cd47ea6fd400f"},
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "", "0100000000000000",
-     "c2ef328e5c71c83b843122130f7364b761e0b97427e3df28"},
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "", "010000000000000000000000",
-     "9aab2aeb3faa0a34aea8e2b18ca50da9ae6559e48fd10f6e5c9ca17e"},
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "",
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "", "", "07f5f4169bbf55a8400cd47ea6fd400f"},
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "", "0100000000000000", "c2ef328e5c71c83b843122130f7364b761e0b97427e3df28"},
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "", "010000000000000000000000", "9aab2aeb3faa0a34aea8e2b18ca50da9ae6559e48fd10f6e5c9ca17e"},
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "",
      "0100000000000000000000000000000002000000000000000000000000000000"
      "0300000000000000000000000000000004000000000000000000000000000000",
      "c2d5160a1f8683834910acdafc41fbb1632d4a353e8b905ec9a5499ac34f96c7"
      "e1049eb080883891a4db8caaa1f99dd004d80487540735234e3744512c6f90ce"
      "112864c269fc0d9d88c61fa47e39aa08"},
     /* with AAD */
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "01", "0200000000000000",
-     "1de22967237a813291213f267e3b452f02d01ae33e4ec854"},
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "010000000000000000000000", "02000000",
-     "22b3f4cd1835e517741dfddccfa07fa4661b74cf"},
-    {"0100000000000000000000000000000000000000000000000000000000000000",
-     "030000000000000000000000", "010000000000000000000000000000000200",
-     "0300000000000000000000000000000004000000",
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "01", "0200000000000000", "1de22967237a813291213f267e3b452f02d01ae33e4ec854"},
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "010000000000000000000000", "02000000", "22b3f4cd1835e517741dfddccfa07fa4661b74cf"},
+    {"0100000000000000000000000000000000000000000000000000000000000000", "030000000000000000000000",
+     "010000000000000000000000000000000200", "0300000000000000000000000000000004000000",
      "43dd0163cdb48f9fe3212bf61b201976067f342bb879ad976d8242acc188ab59cabfe307"},
     /* random-looking keys and nonces */
-    {"e66021d5eb8e4f4066d4adb9c33560e4f46e44bb3da0015c94f7088736864200",
-     "e0eaf5284d884a0e77d31646", "", "", "169fbb2fbf389a995f6390af22228a62"},
-    {"bae8e37fc83441b16034566b7a806c46bb91c3c5aedb64a6c590bc84d1a5e269",
-     "e4b47801afc0577e34699b9e", "4fbdc66f14", "671fdd",
-     "0eaccb93da9bb81333aee0c785b240d319719d"},
-    {"3c535de192eaed3822a2fbbe2ca9dfc88255e14a661b8aa82cc54236093bbc23",
-     "688089e55540db1872504e1c",
+    {"e66021d5eb8e4f4066d4adb9c33560e4f46e44bb3da0015c94f7088736864200", "e0eaf5284d884a0e77d31646",
+     "", "", "169fbb2fbf389a995f6390af22228a62"},
+    {"bae8e37fc83441b16034566b7a806c46bb91c3c5aedb64a6c590bc84d1a5e269", "e4b47801afc0577e34699b9e",
+     "4fbdc66f14", "671fdd", "0eaccb93da9bb81333aee0c785b240d319719d"},
+    {"3c535de192eaed3822a2fbbe2ca9dfc88255e14a661b8aa82cc54236093bbc23", "688089e55540db1872504e1c",
      "734320ccc9d9bbbb19cb81b2af4ecbc3e72834321f7aa0f70b7282b4f33df23f167541",
      "ced532ce4159b035277d4dfbb7db62968b13cd4eec",
      "626660c26ea6612fb17ad91e8e767639edd6c9faee9d6c7029675b89eaf4ba1ded1a286594"},
@@ -218,21 +215,20 @@ TEST(gcmsiv_open_rejects_bad_tag_and_wipes) {
     uint8_t out[64];
     ct[ptlen + 15] ^= 0x01;
     memset(out, 0x55, sizeof out);
-    CHECK_EQ_INT(crypto_gcmsiv_open(key, nonce, NULL, 0, ct, ptlen, ct + ptlen, out),
-                 DS_ECORRUPT);
-    for (size_t i = 0; i < ptlen; i++) CHECK_EQ_INT(out[i], 0);
+    CHECK_EQ_INT(crypto_gcmsiv_open(key, nonce, NULL, 0, ct, ptlen, ct + ptlen, out), DS_ECORRUPT);
+    for (size_t i = 0; i < ptlen; i++)
+        CHECK_EQ_INT(out[i], 0);
     ct[ptlen + 15] ^= 0x01;
     nonce[0] ^= 1; /* wrong nonce */
-    CHECK_EQ_INT(crypto_gcmsiv_open(key, nonce, NULL, 0, ct, ptlen, ct + ptlen, out),
-                 DS_ECORRUPT);
+    CHECK_EQ_INT(crypto_gcmsiv_open(key, nonce, NULL, 0, ct, ptlen, ct + ptlen, out), DS_ECORRUPT);
     ds_free(key), ds_free(nonce), ds_free(pt), ds_free(ct);
 }
 
 /* ---- the envelope ---------------------------------------------------------- */
 
-static const uint8_t K1[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+static const uint8_t K1[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
-static const uint8_t K2[32] = {32, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+static const uint8_t K2[32] = {32, 2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 1};
 
 TEST(envelope_round_trip_and_layout) {
@@ -289,7 +285,8 @@ static void expect_corrupt(const uint8_t *key, const char *aad, const void *env,
 
 TEST(envelope_rejects_tampering) {
     char pt[300];
-    for (size_t i = 0; i < sizeof pt; i++) pt[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < sizeof pt; i++)
+        pt[i] = (char)('a' + i % 26);
     const char *aad = "tenant/t1/table/users/key/alice";
     ds_buf env = DS_BUF_INIT;
     CHECK_EQ_INT(crypto_seal(&env, K1, aad, strlen(aad), pt, sizeof pt), DS_OK);
@@ -310,8 +307,8 @@ TEST(envelope_rejects_tampering) {
     e[0] = 1;
     /* The same envelope copied under another storage key. */
     expect_corrupt(K1, "tenant/t1/table/users/key/mallory", e, n);
-    expect_corrupt(K2, aad, e, n);                       /* wrong key */
-    expect_corrupt(K1, aad, e, n - 1);                   /* truncated */
+    expect_corrupt(K2, aad, e, n);                            /* wrong key */
+    expect_corrupt(K1, aad, e, n - 1);                        /* truncated */
     expect_corrupt(K1, aad, e, CRYPTO_ENVELOPE_OVERHEAD - 1); /* too short */
     expect_corrupt(K1, aad, e, 0);
 
@@ -319,6 +316,29 @@ TEST(envelope_rejects_tampering) {
     CHECK_EQ_INT(crypto_open(&out, K1, aad, strlen(aad), e, n), DS_OK);
     CHECK_EQ_MEM(out.data, pt, sizeof pt);
     ds_buf_free(&out), ds_buf_free(&env);
+}
+
+/* The nonce pool is per process: a forked child must not hand out the
+ * nonces its parent is about to use. */
+TEST(envelope_nonces_differ_across_fork) {
+    ds_buf a = DS_BUF_INIT, b = DS_BUF_INIT;
+    int fds[2];
+    CHECK_EQ_INT(crypto_seal(&a, K1, "k", 1, "v", 1), DS_OK); /* fills the pool */
+    CHECK_EQ_INT(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ds_buf c = DS_BUF_INIT;
+        if (crypto_seal(&c, K1, "k", 1, "v", 1)) _exit(1);
+        if (write(fds[1], c.data + 1, 12) != 12) _exit(1);
+        _exit(0);
+    }
+    uint8_t child_nonce[12];
+    CHECK_EQ_INT(read(fds[0], child_nonce, 12), 12);
+    waitpid(pid, NULL, 0);
+    CHECK_EQ_INT(crypto_seal(&b, K1, "k", 1, "v", 1), DS_OK);
+    CHECK(memcmp(child_nonce, b.data + 1, 12) != 0);
+    CHECK(memcmp(a.data + 1, b.data + 1, 12) != 0);
+    ds_buf_free(&a), ds_buf_free(&b);
 }
 
 /* Handles are per thread: seal and open from several threads at once. */
@@ -369,13 +389,18 @@ static void bench(size_t size) {
         if (crypto_open(&out, K1, aad, strlen(aad), env.data, env.len)) T_FAIL("open failed");
     }
     uint64_t t2 = ds_now_us();
-    printf("  bench %5zu bytes: seal %.2f us, open %.2f us\n", size,
-           (double)(t1 - t0) / iters, (double)(t2 - t1) / iters);
+    printf("  bench %5zu bytes: seal %.2f us, open %.2f us\n", size, (double)(t1 - t0) / iters,
+           (double)(t2 - t1) / iters);
     ds_buf_free(&env), ds_buf_free(&out);
     ds_free(pt);
 }
 
 TEST(bench_seal_open) {
+    uint8_t nonce[12];
+    uint64_t t0 = ds_now_us();
+    for (int i = 0; i < 100000; i++)
+        crypto_nonce(nonce, sizeof nonce);
+    printf("  bench crypto_nonce(12): %.2f us\n", (double)(ds_now_us() - t0) / 100000);
     bench(100);
     bench(4096);
 }

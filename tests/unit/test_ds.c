@@ -40,6 +40,19 @@ TEST(arena_alignment_and_big_blocks) {
     ds_arena_free(a);
 }
 
+TEST(arena_reuses_blocks_after_reset) {
+    ds_arena *a = ds_arena_new(4096);
+    char *first[40];
+    for (int i = 0; i < 40; i++) first[i] = ds_arena_alloc(a, 1000); /* ~10 blocks */
+    ds_arena_reset(a);
+    char *again = ds_arena_alloc(a, 1000);
+    int reused = 0;
+    for (int i = 0; i < 40; i++) reused |= again == first[i];
+    CHECK(reused);
+    memset(again, 7, 1000);
+    ds_arena_free(a);
+}
+
 TEST(be_roundtrip) {
     unsigned char c[8];
     ds_put_u64be(c, 0x0102030405060708ull);

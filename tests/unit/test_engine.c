@@ -13,7 +13,9 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
     (void)st, (void)flag, (void)f;
     return remove(p);
 }
-static void rm_rf(const char *dir) { nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void rm_rf(const char *dir) {
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static char *tmpdir(void) {
     static char d[64];
@@ -177,7 +179,8 @@ TEST(column_families_isolated) {
         CHECK_EQ_STR(v.data, want[cf]);
         engine_iter *it = engine_iter_new(e, cf, NULL, 0, NULL, 0);
         int n = 0;
-        for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) n++;
+        for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it))
+            n++;
         CHECK_EQ_INT(n, 1);
         engine_iter_free(it);
     }
@@ -208,8 +211,10 @@ static void collect(engine_iter *it, int reverse, uint32_t *out, int *n) {
         const char *k = engine_iter_key(it, &kl);
         CHECK_EQ_INT(kl, 16);
         out[(*n)++] = ds_get_u32be(k + 8) * 1000 + ds_get_u32be(k + 12);
-        if (reverse) engine_iter_prev(it);
-        else engine_iter_next(it);
+        if (reverse)
+            engine_iter_prev(it);
+        else
+            engine_iter_next(it);
     }
     CHECK_EQ_INT(engine_iter_status(it), DS_OK);
 }
@@ -241,7 +246,8 @@ TEST(iterators_bounds_seek_reverse) {
     CHECK_EQ_INT(n, 30);
     CHECK_EQ_INT(got[0], 1000);
     CHECK_EQ_INT(got[29], 3009);
-    for (int i = 1; i < n; i++) CHECK(got[i] > got[i - 1]);
+    for (int i = 1; i < n; i++)
+        CHECK(got[i] > got[i - 1]);
     engine_iter_seek_last(it);
     collect(it, 1, got, &n);
     CHECK_EQ_INT(n, 30);
@@ -388,7 +394,8 @@ TEST(drop_table_reclaims_space) {
     ds_put_u64be(hi, 9);
     it = engine_iter_new(e, ENGINE_CF_DATA, lo, 8, hi, 8);
     int n = 0;
-    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) n++;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it))
+        n++;
     CHECK_EQ_INT(n, 50000);
     engine_iter_free(it);
     engine_batch_free(b);
@@ -445,9 +452,11 @@ TEST(crash_keeps_acknowledged_writes) {
     close(fd[1]);
     uint32_t seq, last = 0;
     int acks = 0;
-    while (acks < 400 && read(fd[0], &seq, sizeof seq) == sizeof seq) last = seq, acks++;
+    while (acks < 400 && read(fd[0], &seq, sizeof seq) == sizeof seq)
+        last = seq, acks++;
     kill(pid, SIGKILL);
-    while (read(fd[0], &seq, sizeof seq) == sizeof seq) last = seq, acks++; /* drain */
+    while (read(fd[0], &seq, sizeof seq) == sizeof seq)
+        last = seq, acks++; /* drain */
     int st;
     waitpid(pid, &st, 0);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);

@@ -84,7 +84,8 @@ TEST(create_then_load_gives_same_identity) {
     snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 1", dir);
     CHECK_EQ_INT(system(cmd), 0);
     identity_wipe(&a);
-    for (size_t i = 0; i < sizeof a.key; i++) CHECK_EQ_INT(a.key[i], 0);
+    for (size_t i = 0; i < sizeof a.key; i++)
+        CHECK_EQ_INT(a.key[i], 0);
     ds_buf_free(&want);
     rm_rf(dir);
 }
@@ -122,7 +123,7 @@ TEST(garbage_is_refused) {
     const char *bad[] = {
         "",
         "hello world\n",
-        "uuid 1b4e28ba-2fa1-41d2-883f-0016d3cca427\n", /* no key */
+        "uuid 1b4e28ba-2fa1-41d2-883f-0016d3cca427\n",         /* no key */
         "uuid 1b4e28ba-2fa1-41d2-883f-0016d3cca427\nkey 00\n", /* short key */
         "uuid 1b4e28ba-2fa1-41d2-883f-0016d3cca427\nkey "
         "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g\n", /* not hex */

@@ -23,8 +23,9 @@ static item_value *mks(ds_arena *a, item_type t, const char *p, size_t n) {
     return v;
 }
 
-static const char *nums[] = {"0", "1", "-1", "1.5", "123456789012345678901234567890.12345678",
-                             "1e-130", "-9.9E125", "0.000001"};
+static const char *nums[] = {
+    "0",      "1",        "-1",      "1.5", "123456789012345678901234567890.12345678",
+    "1e-130", "-9.9E125", "0.000001"};
 
 /* A random tree of at most depth levels. */
 static item_value *rnd_tree(ds_arena *a, int depth) {
@@ -38,7 +39,8 @@ static item_value *rnd_tree(ds_arena *a, int depth) {
     case ITEM_B:
         n = rnd() % (rnd() % 8 ? 12 : 300);
         buf = ds_arena_alloc(a, n + 1);
-        for (size_t i = 0; i < n; i++) buf[i] = (char)(v->type == ITEM_S ? 'a' + rnd() % 26 : rnd());
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)(v->type == ITEM_S ? 'a' + rnd() % 26 : rnd());
         v->u.s.p = buf;
         v->u.s.len = n;
         break;
@@ -63,7 +65,8 @@ static item_value *rnd_tree(ds_arena *a, int depth) {
     case ITEM_L:
         v->u.l.n = rnd() % 5;
         v->u.l.items = ds_arena_alloc(a, v->u.l.n * sizeof(item_value *) + 1);
-        for (size_t i = 0; i < v->u.l.n; i++) v->u.l.items[i] = rnd_tree(a, depth - 1);
+        for (size_t i = 0; i < v->u.l.n; i++)
+            v->u.l.items[i] = rnd_tree(a, depth - 1);
         break;
     case ITEM_SS:
     case ITEM_NS:
@@ -77,7 +80,8 @@ static item_value *rnd_tree(ds_arena *a, int depth) {
             } else {
                 n = rnd() % 6;
                 buf = ds_arena_alloc(a, n + 1);
-                for (size_t k = 0; k < n; k++) buf[k] = (char)rnd();
+                for (size_t k = 0; k < n; k++)
+                    buf[k] = (char)rnd();
                 v->u.set.elems[i] = (ds_slice){buf, n};
             }
         }
@@ -175,7 +179,8 @@ TEST(truncations_and_corruption_fail_cleanly) {
             ds_buf_reset(&copy);
             ds_buf_append(&copy, b.data, b.len);
             int flips = 1 + (int)(rnd() % 3);
-            for (int k = 0; k < flips; k++) copy.data[rnd() % copy.len] ^= (char)(1 + rnd() % 255);
+            for (int k = 0; k < flips; k++)
+                copy.data[rnd() % copy.len] ^= (char)(1 + rnd() % 255);
             if (item_decode(a, copy.data, copy.len, &out) == DS_OK) {
                 decoded++;
                 ds_buf re = DS_BUF_INIT;
@@ -193,10 +198,13 @@ TEST(truncations_and_corruption_fail_cleanly) {
     for (int i = 0; i < 100000; i++) {
         unsigned char r[24];
         size_t n = rnd() % sizeof r;
-        for (size_t k = 0; k < n; k++) r[k] = (unsigned char)(rnd() % 12);
+        for (size_t k = 0; k < n; k++)
+            r[k] = (unsigned char)(rnd() % 12);
         item_value *out;
-        if (item_decode(a, r, n, &out) == DS_OK) decoded++;
-        else rejected++;
+        if (item_decode(a, r, n, &out) == DS_OK)
+            decoded++;
+        else
+            rejected++;
         if (i % 1000 == 0) ds_arena_reset(a);
     }
     printf("  corrupted inputs: %ld decoded, %ld rejected\n", decoded, rejected);
@@ -213,22 +221,32 @@ TEST(malformed_fixed) {
         size_t n;
     } m[] = {
         {"", 0},
-        {"\x00", 1},                 /* tag 0 */
-        {"\x0b", 1},                 /* tag 11 */
-        {"\x01", 1},                 /* S without length */
-        {"\x01\x02" "a", 3},         /* length past the end */
-        {"\x01\x80\x00", 3},         /* overlong varint 0 */
-        {"\x01\x81\x00" "a", 4},     /* overlong varint 1 */
+        {"\x00", 1}, /* tag 0 */
+        {"\x0b", 1}, /* tag 11 */
+        {"\x01", 1}, /* S without length */
+        {"\x01\x02"
+         "a",
+         3},                 /* length past the end */
+        {"\x01\x80\x00", 3}, /* overlong varint 0 */
+        {"\x01\x81\x00"
+         "a",
+         4},                                                  /* overlong varint 1 */
         {"\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11}, /* 2^64-ish */
-        {"\x04\x02", 2},             /* BOOL 2 */
-        {"\x04", 1},                 /* BOOL without byte */
-        {"\x02\x01x", 3},            /* N not a number */
-        {"\x02\x04" "1e99", 6},      /* N within syntax but... 1e99 is fine: see below */
-        {"\x09\x01\x02" "1x", 5},    /* NS element not a number */
-        {"\x06\x05", 2},             /* M count past the end */
-        {"\x06\x01\x01" "a", 4},     /* M attr without value */
-        {"\x07\x02\x05", 3},         /* L short by one element */
-        {"\x05\x05", 2},             /* trailing byte */
+        {"\x04\x02", 2},                                      /* BOOL 2 */
+        {"\x04", 1},                                          /* BOOL without byte */
+        {"\x02\x01x", 3},                                     /* N not a number */
+        {"\x02\x04"
+         "1e99",
+         6}, /* N within syntax but... 1e99 is fine: see below */
+        {"\x09\x01\x02"
+         "1x",
+         5},             /* NS element not a number */
+        {"\x06\x05", 2}, /* M count past the end */
+        {"\x06\x01\x01"
+         "a",
+         4},                 /* M attr without value */
+        {"\x07\x02\x05", 3}, /* L short by one element */
+        {"\x05\x05", 2},     /* trailing byte */
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(m); i++) {
         item_value *out;
@@ -259,7 +277,8 @@ TEST(depth_limit) {
         CHECK_EQ_INT(rc, depth <= ITEM_MAX_DEPTH ? DS_OK : DS_EINVAL);
         /* hand-built bytes of the same depth */
         ds_buf_reset(&b);
-        for (int i = 0; i < depth; i++) ds_buf_append(&b, "\x07\x01", 2);
+        for (int i = 0; i < depth; i++)
+            ds_buf_append(&b, "\x07\x01", 2);
         ds_buf_putc(&b, 5);
         item_value *out;
         CHECK_EQ_INT(item_decode(a, b.data, b.len, &out),
@@ -268,7 +287,8 @@ TEST(depth_limit) {
     }
     /* a very deep input cannot blow the stack */
     ds_buf b = DS_BUF_INIT;
-    for (int i = 0; i < 100000; i++) ds_buf_append(&b, "\x06\x01\x00", 3);
+    for (int i = 0; i < 100000; i++)
+        ds_buf_append(&b, "\x06\x01\x00", 3);
     item_value *out;
     CHECK_EQ_INT(item_decode(a, b.data, b.len, &out), DS_ECORRUPT);
     ds_buf_free(&b);
@@ -319,12 +339,14 @@ TEST(json_in_and_out) {
     ds_slice sel[1] = {{"q\"", 2}};
     ss->u.set.elems = sel;
     ss->u.set.n = 1;
-    item_attr at[4] = {{"b", 1, mks(a, ITEM_B, "abc", 3)}, {"bs", 2, bs}, {"ns", 2, ns}, {"ss", 2, ss}};
+    item_attr at[4] = {
+        {"b", 1, mks(a, ITEM_B, "abc", 3)}, {"bs", 2, bs}, {"ns", 2, ns}, {"ss", 2, ss}};
     m->u.m.attrs = at;
     m->u.m.n = 4;
     ds_buf_reset(&out);
     item_to_json(&out, m);
-    CHECK_EQ_STR(out.data, "{\"b\":\"YWJj\",\"bs\":[\"/wA=\",\"aGk=\"],\"ns\":[1,-2.5],\"ss\":[\"q\\\"\"]}");
+    CHECK_EQ_STR(out.data,
+                 "{\"b\":\"YWJj\",\"bs\":[\"/wA=\",\"aGk=\"],\"ns\":[1,-2.5],\"ss\":[\"q\\\"\"]}");
 
     /* numbers DynamoDB would refuse */
     const char *bad[] = {"{\"n\":1e200}", "[123456789012345678901234567890123456789]", "1e-131"};

@@ -106,13 +106,20 @@ TEST(bad_input) {
         const char *p;
         size_t n;
     } m[] = {
-        {KEY_S, "abc", 3},          {KEY_S, "a\0", 2},         {KEY_S, "a\0\x02", 3},
-        {KEY_B, "\0\x00", 2},       {KEY_N, "", 0},            {KEY_N, "\x04", 1},
-        {KEY_N, "\x00", 1},         {KEY_N, "\x03", 1},        {KEY_N, "\x03\x80", 2},
-        {KEY_N, "\x03\x80\x00", 3}, {KEY_N, "\x03\x80\x65\x00", 4}, /* 101 > 100 */
-        {KEY_N, "\x03\x80\x02\x00", 4}, /* digits 0,1: leading zero */
+        {KEY_S, "abc", 3},
+        {KEY_S, "a\0", 2},
+        {KEY_S, "a\0\x02", 3},
+        {KEY_B, "\0\x00", 2},
+        {KEY_N, "", 0},
+        {KEY_N, "\x04", 1},
+        {KEY_N, "\x00", 1},
+        {KEY_N, "\x03", 1},
+        {KEY_N, "\x03\x80", 2},
+        {KEY_N, "\x03\x80\x00", 3},
+        {KEY_N, "\x03\x80\x65\x00", 4},     /* 101 > 100 */
+        {KEY_N, "\x03\x80\x02\x00", 4},     /* digits 0,1: leading zero */
         {KEY_N, "\x03\x80\x0b\x01\x00", 5}, /* 1,0,0,0: trailing zeros */
-        {KEY_N, "\x01\x7f\xff", 3}, /* negative with no digits */
+        {KEY_N, "\x01\x7f\xff", 3},         /* negative with no digits */
         {(key_type)9, "\x02", 1},
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(m); i++) {
@@ -159,7 +166,8 @@ static size_t rnd_number(char *p) {
     int digits = 1 + (int)(rnd() % 40);
     size_t n = 0;
     if (rnd() % 2) p[n++] = '-';
-    for (int i = 0; i < digits; i++) p[n++] = (char)('0' + rnd() % (rnd() % 4 ? 10 : 2));
+    for (int i = 0; i < digits; i++)
+        p[n++] = (char)('0' + rnd() % (rnd() % 4 ? 10 : 2));
     if (rnd() % 2) {
         size_t at = 1 + rnd() % (size_t)digits;
         memmove(p + at + 1, p + at, n - at);
@@ -222,7 +230,8 @@ TEST(composite_order) {
         ds_arena_free(ar);
     }
     /* numbers then strings */
-    key_part n1 = {KEY_N, "-1", 2}, n2 = {KEY_N, "2", 1}, s1 = {KEY_S, "zzz", 3}, s2 = {KEY_S, "a", 1};
+    key_part n1 = {KEY_N, "-1", 2}, n2 = {KEY_N, "2", 1}, s1 = {KEY_S, "zzz", 3},
+             s2 = {KEY_S, "a", 1};
     ds_buf_reset(&ea);
     ds_buf_reset(&eb);
     CHECK_EQ_INT(keycodec_data_key(&ea, 1, 7, &n1, &s1), DS_OK);

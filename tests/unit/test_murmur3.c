@@ -55,8 +55,8 @@ TEST(published_byte_vectors) {
         size_t n = unhex(buf, vecs[i].hex);
         uint32_t got = murmur3_32(buf, n, vecs[i].seed);
         if (got != vecs[i].want)
-            T_FAIL("\"%s\" seed 0x%08x: got 0x%08x want 0x%08x", vecs[i].hex, vecs[i].seed,
-                   got, vecs[i].want);
+            T_FAIL("\"%s\" seed 0x%08x: got 0x%08x want 0x%08x", vecs[i].hex, vecs[i].seed, got,
+                   vecs[i].want);
     }
 }
 
@@ -95,7 +95,8 @@ TEST(smhasher_verification_value) {
 
 TEST(unaligned_input_same_result) {
     uint8_t buf[64];
-    for (int i = 0; i < 64; i++) buf[i] = (uint8_t)(i * 7 + 1);
+    for (int i = 0; i < 64; i++)
+        buf[i] = (uint8_t)(i * 7 + 1);
     uint32_t ref = murmur3_32(buf, 37, 42);
     uint8_t shifted[80];
     for (int off = 1; off < 8; off++) {
