@@ -195,6 +195,13 @@ static int path_is(const http_request *req, const char *p) { return ds_slice_eq(
 void api_handle(http_request *req, void *ud) {
     api_ctx *ctx = ud;
     if (path_is(req, "/health")) {
+        if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
+            http_header allow = {{"Allow", 5}, {"GET, HEAD", 9}};
+            const char *msg = "{\"code\":\"MethodNotAllowed\",\"message\":\"/health answers GET "
+                              "and HEAD\"}";
+            http_respond(req, 405, "application/json", &allow, 1, msg, strlen(msg));
+            return;
+        }
         ds_buf b = DS_BUF_INIT;
         ds_buf_puts(&b, "{\"status\":\"ok\"}");
         api_reply_json(req, 200, &b);

@@ -160,7 +160,7 @@ static int parse_id(ds_arena *a, const meta_table *tb, ds_slice s, key_part *kp,
     }
     case META_ID_BYTES: {
         ds_buf b = DS_BUF_INIT;
-        int rc = base64_decode(&b, s.p, s.len, 1);
+        int rc = memchr(s.p, '=', s.len) ? DS_EINVAL : base64_decode(&b, s.p, s.len, 1);
         if (rc || b.len < 1 || b.len > REST_MAX_ID_BYTES) {
             snprintf(err, errlen, "a Bytes ID is 1 to %d bytes written as base64url without "
                                   "padding (RFC 4648 section 5)", REST_MAX_ID_BYTES);
@@ -503,30 +503,36 @@ static int apply_patch(ds_op *op, const item_value *old, item_value **out) {
     return merge_patch(op->arena, old, w->patch, out);
 }
 
+/* Runs on the request's loop thread once the write is durable or failed.
+ * Everything the answer needs is taken from the op first: after the answer
+ * is sent, the request and its arena belong to the next request. */
 static void write_finish(void *arg) {
     rest_write *w = arg;
     http_request *req = w->req;
     meta_table *tb = w->op.table;
-    int rc = w->op.status;
-    const char *verb = req->method;
-    if (rc == DS_OK) {
-        if (!strcmp(verb, "DELETE")) api_reply_empty(req, 204);
-        else {
-            ds_buf b = DS_BUF_INIT;
-            if (!strcmp(verb, "PUT")) {
-                ds_buf_puts(&b, "{\"id\":");
-                write_id(&b, tb, &w->id);
-                ds_buf_putc(&b, '}');
-            } else
-                item_to_json(&b, w->op.new_item);
-            api_reply_json(req, !strcmp(verb, "PUT") ? 201 : 200, &b);
-        }
-    } else if (rc == DS_EEXIST)
+    int rc = w->op.status, is_put = !strcmp(req->method, "PUT");
+    int is_delete = !strcmp(req->method, "DELETE"), dropped = atomic_load(&tb->dropped);
+    ds_buf b = DS_BUF_INIT;
+    if (rc == DS_OK && is_put) {
+        ds_buf_puts(&b, "{\"id\":");
+        write_id(&b, tb, &w->id);
+        ds_buf_putc(&b, '}');
+    } else if (rc == DS_OK && !is_delete)
+        item_to_json(&b, w->op.new_item);
+    meta_table_release(tb);
+    ds_op_release(&w->op);
+
+    if (rc == DS_OK && is_delete) {
+        ds_buf_free(&b);
+        api_reply_empty(req, 204);
+    } else if (rc == DS_OK)
+        api_reply_json(req, is_put ? 201 : 200, &b);
+    else if (rc == DS_EEXIST)
         api_error(req, 409, "EntryExists", "an entry with this ID already exists; use POST to "
                                            "update it");
     else if (rc == DS_ENOTFOUND)
         api_error(req, 404, "EntryNotFound", "no entry with this ID");
-    else if (rc == DS_ESTATE && atomic_load(&tb->dropped))
+    else if (rc == DS_ESTATE && dropped)
         api_error(req, 404, "TableNotFound", "the table was deleted");
     else if (rc == DS_ETOOBIG)
         api_error(req, 413, "PayloadTooLarge", "an entry is at most %u bytes", REST_MAX_ITEM_BYTES);
@@ -534,8 +540,6 @@ static void write_finish(void *arg) {
         api_unavailable(w->ctx, req, rc == DS_ENOSPACE ? "disk" : "shutdown");
     else
         api_error(req, 500, "InternalError", "the write failed: %s", ds_strerror(rc));
-    meta_table_release(tb);
-    ds_op_release(&w->op);
 }
 
 static void write_done(ds_op *op) {

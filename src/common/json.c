@@ -802,3 +802,27 @@ void json_write(ds_buf *b, const json_value *v) {
 done:
     if (st != local) ds_free(st);
 }
+
+int json_number_valid(const char *s, size_t len) {
+    size_t i = 0;
+    if (i < len && s[i] == '-') i++;
+    if (i >= len) return 0;
+    if (s[i] == '0') i++;
+    else if (s[i] >= '1' && s[i] <= '9')
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    else
+        return 0;
+    if (i < len && s[i] == '.') {
+        size_t d = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == d) return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+        size_t d = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == d) return 0;
+    }
+    return i == len;
+}

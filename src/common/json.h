@@ -80,6 +80,9 @@ void json_write_string(ds_buf *b, const char *s, size_t len);
 /* Appends v as compact JSON (numbers as their exact text, members in order). */
 void json_write(ds_buf *b, const json_value *v);
 
+/* Returns 1 if s (len bytes) is exactly one RFC 8259 number, else 0. */
+int json_number_valid(const char *s, size_t len);
+
 /* Returns 1 if s (len bytes) is valid UTF-8 without surrogates, else 0. */
 int json_utf8_valid(const char *s, size_t len);
 

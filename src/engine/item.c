@@ -8,6 +8,7 @@
 
 #include "common/base64.h"
 #include "common/decimal.h"
+#include "common/json.h"
 
 /* ---- encoding ---------------------------------------------------------------- */
 
@@ -110,10 +111,10 @@ static int get_bytes(rd *r, const char **p, size_t *n) {
     return DS_OK;
 }
 
-static int valid_number(const char *p, size_t n) {
-    decimal d;
-    return decimal_parse(p, n, &d) == DS_OK;
-}
+/* N text is a JSON number: DynamoDB-canonical when it came through the
+ * DynamoDB API (which checks range and precision at its door), or the exact
+ * text a REST client sent. */
+static int valid_number(const char *p, size_t n) { return json_number_valid(p, n); }
 
 static int decode(rd *r, item_value **out, int depth) {
     if (r->p >= r->end) return DS_ECORRUPT;
@@ -201,24 +202,11 @@ static int from_json(ds_arena *a, const json_value *j, item_value **out, char *e
         v->u.s.p = j->u.str.s;
         v->u.s.len = j->u.str.len;
         break;
-    case JSON_NUMBER: {
-        decimal d;
-        int rc = decimal_parse(j->u.str.s, j->u.str.len, &d);
-        if (rc) {
-            if (err && errlen)
-                snprintf(err, errlen,
-                         rc == DS_ERANGE
-                             ? "number %.*s is out of range: numbers have at most 38 "
-                               "significant digits and a magnitude from 1E-130 to below 1E+126"
-                             : "invalid number %.*s",
-                         (int)DS_MIN(j->u.str.len, 64), j->u.str.s);
-            return DS_EINVAL;
-        }
+    case JSON_NUMBER: /* the parser checked the grammar; the text is kept exactly */
         v->type = ITEM_N;
         v->u.s.p = j->u.str.s;
         v->u.s.len = j->u.str.len;
         break;
-    }
     case JSON_ARRAY:
     case JSON_OBJECT:
         if (depth >= ITEM_MAX_DEPTH) {

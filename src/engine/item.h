@@ -23,7 +23,7 @@
  *
  * An item is an M. Nesting deeper than ITEM_MAX_DEPTH (64) levels of M/L is
  * rejected. Decoding trusts nothing: every length and count is checked
- * against the bytes left, N texts must parse as DynamoDB numbers, and the
+ * against the bytes left, N texts must be JSON numbers, and the
  * whole input must be consumed, else DS_ECORRUPT. A decode of bytes produced
  * by item_encode() re-encodes to the same bytes.
  *
@@ -94,8 +94,9 @@ int item_encode(ds_buf *out, const item_value *v);
 int item_decode(ds_arena *a, const void *p, size_t n, item_value **out);
 
 /* Builds a tree from plain JSON (the REST API's items): object -> M (member
- * order kept), array -> L, string -> S, number -> N (the exact text, which
- * must be a valid DynamoDB number), true/false -> BOOL, null -> NULL. The
+ * order kept), array -> L, string -> S, number -> N (the exact text, any
+ * JSON number: DynamoDB's range is checked by the DynamoDB API, not here),
+ * true/false -> BOOL, null -> NULL. The
  * tree is allocated in a and may point into j's strings (keep j's arena
  * alive as long). Returns DS_OK, or DS_EINVAL with a message in err
  * (errlen bytes) naming the offending value. */

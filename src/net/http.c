@@ -69,6 +69,7 @@ struct http_conn {
     unsigned served : 1;   /* at least one response sent */
     unsigned in_ready : 1;
     unsigned freed : 1;    /* on the graveyard */
+    unsigned drained : 1;  /* a short read emptied the socket: wait for the next EPOLLIN edge */
     ds_buf out;            /* unsent output from out_pos */
     size_t out_pos;
     int tlist;             /* T_* list it is on, or T_NONE */
@@ -425,6 +426,7 @@ static void json_escape(ds_buf *b, const char *s) {
 /* Queues an error response with Connection: close; c then closes. */
 static void conn_error(http_conn *c, int status, const char *msg) {
     if (c->fd < 0 || c->closing) return;
+    ds_debug("http: %d %s", status, msg);
     ds_buf body = DS_BUF_INIT;
     PUT(&body, "{\"code\":\"");
     ds_buf_puts(&body, http_error_code(status));
@@ -479,7 +481,10 @@ static void conn_run(http_conn *c) {
     c->in_run = 1;
     int budget = RUN_BUDGET;
     while (c->fd >= 0 && !c->pending && !c->closing) {
-        if (out_pending(c) > OUT_HIGH) break; /* the client is not reading */
+        if (out_pending(c) > OUT_HIGH) { /* the client is slow to read */
+            conn_flush(c); /* stopping only after EAGAIN guarantees an EPOLLOUT edge */
+            if (c->fd < 0 || out_pending(c) > OUT_HIGH) break;
+        }
         int r = http_parser_run(&c->p);
         if (r == HTTP_PARSE_REQUEST) {
             if (budget-- <= 0) {
@@ -502,6 +507,7 @@ static void conn_run(http_conn *c) {
             ready_push(c);
             break;
         }
+        if (c->drained) break;
         size_t avail;
         char *space = http_parser_space(&c->p, &avail);
         if (!avail) { /* cannot happen: the head limit is below the buffer size */
@@ -511,9 +517,12 @@ static void conn_run(http_conn *c) {
         ssize_t n = recv(c->fd, space, avail, 0);
         if (n > 0) {
             http_parser_commit(&c->p, (size_t)n);
+            /* epoll(7): with edge triggering a short read means the socket is empty */
+            if ((size_t)n < avail) c->drained = 1;
         } else if (n == 0) {
             c->read_eof = 1;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->drained = 1;
             break;
         } else if (errno != EINTR) {
             conn_kill(c);
@@ -528,13 +537,13 @@ static void conn_run(http_conn *c) {
 
 static void conn_event(http_conn *c, uint32_t ev) {
     if (ev & EPOLLRDHUP) c->peer_eof = 1;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->drained = 0;
     if ((ev & EPOLLERR) || ((ev & EPOLLHUP) && !c->lingering && !(ev & EPOLLIN))) {
         conn_kill(c);
         return;
     }
     if (c->lingering) {
-        if (ev & EPOLLIN) conn_linger(c);
-        else if (ev & EPOLLHUP) conn_kill(c);
+        conn_linger(c); /* reads to EOF, error or EAGAIN */
         return;
     }
     conn_run(c);
@@ -838,7 +847,8 @@ int http_server_start(const http_config *cfg, http_server **out, char *err, size
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int gai = getaddrinfo(c->host ? c->host : "0.0.0.0", "0", &hints, &ai);
     if (gai) {
-        if (err && errlen) snprintf(err, errlen, "http: host %s: %s", c->host, gai_strerror(gai));
+        if (err && errlen)
+            snprintf(err, errlen, "http: host %s: %s", c->host ? c->host : "0.0.0.0", gai_strerror(gai));
         rc = DS_EINVAL;
         goto fail;
     }

@@ -46,7 +46,7 @@ struct http_request {
     ds_slice query;      /* after '?', empty if none */
     http_header *headers; /* in arrival order; trailers are not included */
     size_t nheaders;
-    ds_buf body;         /* complete body, de-chunked (read-only) */
+    ds_buf body;         /* complete body, de-chunked (read-only); data never NULL */
     ds_arena *arena;     /* per-request arena, reset after the response is sent */
     int keep_alive;      /* 1 if the connection stays open after the response */
     /* private fields after this comment */

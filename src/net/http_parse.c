@@ -267,6 +267,7 @@ void http_parser_init(http_parser *p, const http_limits *lim) {
     p->ll.data = p;
     p->req.arena = ds_arena_new(4096);
     ds_buf_init(&p->req.body);
+    ds_buf_reserve(&p->req.body, 0); /* body.data is never NULL */
     p->req.target = p->req.path = p->req.query = no_slice;
     p->phase = HTTP_PHASE_IDLE;
 }
@@ -400,8 +401,12 @@ void http_parser_next(http_parser *p) {
     if (p->phase != HTTP_PHASE_READY) return;
     http_request *r = &p->req;
     ds_arena_reset(r->arena);
-    if (r->body.cap > (1u << 20)) ds_buf_free(&r->body);
-    else ds_buf_reset(&r->body);
+    if (r->body.cap > (1u << 20)) {
+        ds_buf_free(&r->body);
+        ds_buf_reserve(&r->body, 0);
+    } else {
+        ds_buf_reset(&r->body);
+    }
     r->method = NULL;
     r->target = r->path = r->query = no_slice;
     r->nheaders = 0;

@@ -233,18 +233,47 @@ def create_tenant(server, name=None):
 # --------------------------------------------------------------------------
 # fixtures
 
-_SESSION = {}
+_LONG_LIVED = []  # servers shared by many tests (their logs go with every failure)
 
 
 @pytest.fixture(scope="session")
 def server():
     s = DstoreServer(name="session server")
-    _SESSION["server"] = s
+    _LONG_LIVED.append(s)
     try:
         s.start()
         yield s
     finally:
         s.cleanup()
+        _LONG_LIVED.remove(s)
+
+
+@pytest.fixture(scope="module")
+def module_server():
+    """A server of the module's own, for tests that abuse it."""
+    s = DstoreServer(name="module server")
+    _LONG_LIVED.append(s)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.cleanup()
+        _LONG_LIVED.remove(s)
+
+
+@pytest.fixture(autouse=True)
+def _shared_server_survives():
+    """A shared server that dies during a test fails that test (at teardown)
+    and is restarted on its data directory, so later tests still run."""
+    yield
+    for s in list(_LONG_LIVED):
+        if s.proc is not None and not s.alive():
+            rc = s.proc.returncode
+            tail = s.log_tail(20)
+            s.stop()
+            s.start()
+            pytest.fail("the %s died during this test (exit status %s); restarted it. Log tail:\n%s"
+                        % (s.name, rc, tail))
 
 
 @pytest.fixture
@@ -305,8 +334,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        servers = list(getattr(item, "_dstore_servers", []))
-        if "server" in _SESSION:
-            servers.append(_SESSION["server"])
+        servers = list(getattr(item, "_dstore_servers", [])) + list(_LONG_LIVED)
         for s in servers:
             rep.sections.append(("dstore log: %s (%s)" % (s.name, s.log_path), s.log_tail(40)))

@@ -161,6 +161,13 @@ def test_curl_aws_sigv4(server):
     code, body = curl(server, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
                       '{"n":null}', base + "/v1/tenant/dev/table/%s/id/fromcurl" % t)
     assert code == 200 and json.loads(body) == {"via": "curl"}, (code, body)
+    # percent-encoded ids and a query string, signed by curl
+    for seg, eid in (("a%2Fb", "a/b"), ("with%20space", "with space"), ("caf%C3%A9", "caf\u00e9")):
+        code, body = curl(server, "-X", "PUT", "-H", "Content-Type: application/json", "--data-binary", '{"e":1}',
+                          base + "/v1/tenant/dev/table/%s/id/%s" % (t, seg))
+        assert code == 201 and json.loads(body) == {"id": eid}, (seg, code, body)
+    code, body = curl(server, base + "/v1/tenant/dev/table/%s/id?prefix=a&limit=5" % t)
+    assert code == 200 and [i["id"] for i in json.loads(body)["items"]] == ["a/b"], (code, body)
     # wrong secret through curl
     code, body = curl(server, base + "/v1/tenant/dev/table", secret="wrong-secret")
     assert code == 401 and json.loads(body)["code"] == "Unauthorized", (code, body)

@@ -208,3 +208,27 @@ def test_listing_after_deletes(server):
     dc.assert_status(c.post(dc.entry_path("dev", t, left[0]), {"patched": True}), 200, c)
     items, _ = list_all(c, t, limit=1000)
     assert items[0] == {"id": left[0], "value": {"i": left[0], "patched": True}}, items[0]
+
+
+def test_next_only_when_more_remain(dev, string_table):
+    t, ids = string_table
+    items, pages = list_all(dev, t, limit=125)
+    assert [len(p["items"]) for p in pages] == [125, 125], [len(p["items"]) for p in pages]
+    assert "next" not in pages[-1], pages[-1].get("next")
+    r = dev.get(dc.ids_path("dev", t, "limit=250"))
+    assert len(r.json()["items"]) == 250 and "next" not in r.json(), "a full last page still has next"
+    r = dev.get(dc.ids_path("dev", t, "limit=249"))
+    assert len(r.json()["items"]) == 249 and "next" in r.json()
+
+
+def test_listed_values_are_exact(server):
+    c = server.dev_basic()
+    t = make_table(c, "String")
+    raw = '{"z":1.50,"a":[12345678901234567890123456789012345678,-0.0],"\u00e9":"\U0001F600","m":{"y":1,"b":2}}'
+    dc.assert_status(c.put(dc.entry_path("dev", t, "only"), raw), 201, c)
+    r = c.get(dc.ids_path("dev", t))
+    dc.assert_status(r, 200, c)
+    body = exact(r.body)
+    items = dict((k, v) for k, v in body[1])["items"]
+    value = dict((k, v) for k, v in items[0][1])["value"]
+    assert value == exact(raw), r.text

@@ -348,12 +348,21 @@ TEST(json_in_and_out) {
     CHECK_EQ_STR(out.data,
                  "{\"b\":\"YWJj\",\"bs\":[\"/wA=\",\"aGk=\"],\"ns\":[1,-2.5],\"ss\":[\"q\\\"\"]}");
 
-    /* numbers DynamoDB would refuse */
-    const char *bad[] = {"{\"n\":1e200}", "[123456789012345678901234567890123456789]", "1e-131"};
-    for (size_t i = 0; i < DS_ARRAY_LEN(bad); i++) {
-        CHECK_EQ_INT(json_parse(a, bad[i], strlen(bad[i]), 0, &j, err, sizeof err), DS_OK);
-        CHECK_EQ_INT(item_from_json(a, j, &v, err, sizeof err), DS_EINVAL);
-        CHECK(strstr(err, "out of range") != NULL);
+    /* numbers DynamoDB would refuse are kept exactly: the REST API stores any
+     * JSON number, and the DynamoDB API checks its own range at its door */
+    const char *wide[] = {"{\"n\":1e200}", "[123456789012345678901234567890123456789]",
+                          "1e-131", "-0.0E+00"};
+    for (size_t i = 0; i < DS_ARRAY_LEN(wide); i++) {
+        CHECK_EQ_INT(json_parse(a, wide[i], strlen(wide[i]), 0, &j, err, sizeof err), DS_OK);
+        CHECK_EQ_INT(item_from_json(a, j, &v, err, sizeof err), DS_OK);
+        ds_buf enc = DS_BUF_INIT;
+        item_value *back;
+        CHECK_EQ_INT(item_encode(&enc, v), DS_OK);
+        CHECK_EQ_INT(item_decode(a, enc.data, enc.len, &back), DS_OK);
+        ds_buf_reset(&out);
+        item_to_json(&out, back);
+        CHECK_EQ_STR(out.data, wide[i]);
+        ds_buf_free(&enc);
     }
     ds_buf_free(&out);
     ds_arena_free(a);
