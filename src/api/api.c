@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/ddb_int.h"
 #include "api/sigv4.h"
 #include "common/base64.h"
 #include "common/json.h"
@@ -148,7 +149,7 @@ static int auth_sigv4(api_ctx *ctx, http_request *req, const ds_slice *h, api_pr
     meta_tenant *t = meta_tenant_by_key(ctx->meta, a.access_key, strlen(a.access_key));
     if (!t) {
         snprintf(err, errlen, "the access key ID is not known to this server");
-        return DS_EAUTH;
+        return DS_ENOTFOUND;
     }
     sigv4_header *hs = ds_arena_alloc(req->arena, (req->nheaders ? req->nheaders : 1) * sizeof *hs);
     for (size_t i = 0; i < req->nheaders; i++)
@@ -207,11 +208,21 @@ void api_handle(http_request *req, void *ud) {
         api_reply_json(req, 200, &b);
         return;
     }
+    int is_ddb = path_is(req, "/") && !strcmp(req->method, "POST");
     if (ctx->limits.max_inflight && ctx->http &&
         http_server_active_requests(ctx->http) > ctx->limits.max_inflight) {
-        reply_unavailable(ctx, req, "the server is handling its maximum of %ld requests; retry "
-                                    "after the Retry-After interval",
-                          ctx->limits.max_inflight);
+        if (is_ddb) /* the SDKs back off and retry on 5xx */
+            ddb_error(req, 503, "ServiceUnavailableException",
+                      "the server is handling its maximum of %ld requests; retry later",
+                      ctx->limits.max_inflight);
+        else
+            reply_unavailable(ctx, req, "the server is handling its maximum of %ld requests; "
+                                        "retry after the Retry-After interval",
+                              ctx->limits.max_inflight);
+        return;
+    }
+    if (is_ddb) {
+        ddb_handle(ctx, req);
         return;
     }
     if (req->path.len >= 3 && !memcmp(req->path.p, "/v1", 3) &&
@@ -226,8 +237,8 @@ void api_handle(http_request *req, void *ud) {
             api_reply_json(req, 200, &b);
             return;
         }
-        api_error(req, 501, "NotImplemented", "the DynamoDB API is not available on this server "
-                                              "yet; use the REST API under /v1");
+        api_error(req, 405, "MethodNotAllowed", "/ answers GET (health) and POST (the DynamoDB "
+                                                "API)");
         return;
     }
     api_error(req, 404, "NotFound", "no such resource: see docs/api-v1.md for the URLs");

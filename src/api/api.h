@@ -50,7 +50,8 @@ typedef struct api_principal {
 } api_principal;
 
 /* Authenticates req: Bearer admin token, AWS SigV4, or Basic KEY:SECRET.
- * Returns DS_OK, or DS_EAUTH with a message for the client in err. */
+ * Returns DS_OK, DS_ENOTFOUND (SigV4 with an unknown access key) or DS_EAUTH,
+ * with a message for the client in err. */
 int api_authenticate(api_ctx *ctx, http_request *req, api_principal *out, char *err,
                      size_t errlen);
 void api_principal_release(api_principal *p);

@@ -381,7 +381,7 @@ static void table_list(api_ctx *ctx, http_request *req, meta_tenant *t) {
 }
 
 static void table_create(api_ctx *ctx, http_request *req, meta_tenant *t, ds_slice name) {
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
     if (req->body.len) {
         json_value *j;
         if (parse_json_body(req, &j)) return;

@@ -165,6 +165,7 @@ void meta_table_retain(meta_table *tb) { atomic_fetch_add(&tb->refs, 1); }
 void meta_table_release(meta_table *tb) {
     if (tb && atomic_fetch_sub(&tb->refs, 1) == 1) {
         meta_tenant_release(tb->tenant);
+        ds_free(tb->extra);
         ds_free(tb);
     }
 }
@@ -297,6 +298,12 @@ static int load_table(meta *m, const char *k, size_t kl, const char *v, size_t v
         const json_value *skn = json_get(sk, "name");
         if (skn && skn->type == JSON_STRING)
             snprintf(tb->sk_name, sizeof tb->sk_name, "%s", skn->u.str.s);
+    }
+    const json_value *extra = json_get(j, "extra");
+    if (extra && extra->type == JSON_OBJECT) {
+        ds_buf eb = DS_BUF_INIT;
+        json_write(&eb, extra);
+        tb->extra = ds_buf_detach(&eb, NULL);
     }
     if (!tb->pk_type || tb->id == 0) {
         snprintf(err, errlen, "table record %.*s has no valid key schema", (int)kl, k);
@@ -541,6 +548,52 @@ static void table_dict_key(ds_buf *k, const meta_tenant *t, const char *name, si
     ds_buf_printf(k, "%s/%.*s", t->name, (int)len, name);
 }
 
+/* The JSON value of a table's T/ record. */
+static void table_record(ds_buf *v, const meta_table *tb, const char *extra) {
+    ds_buf_printf(v, "{\"id\":%llu,\"created\":%lld,\"idType\":\"%s\",\"pk\":{\"name\":",
+                  (unsigned long long)tb->id, (long long)tb->created_ms,
+                  id_type_names[tb->id_type]);
+    json_write_string(v, tb->pk_name, strlen(tb->pk_name));
+    ds_buf_printf(v, ",\"type\":\"%s\"},\"sk\":", key_type_name(tb->pk_type));
+    if (tb->sk_type) {
+        ds_buf_puts(v, "{\"name\":");
+        json_write_string(v, tb->sk_name, strlen(tb->sk_name));
+        ds_buf_printf(v, ",\"type\":\"%s\"}", key_type_name(tb->sk_type));
+    } else
+        ds_buf_puts(v, "null");
+    ds_buf_printf(v, ",\"extra\":%s}", extra ? extra : "{}");
+}
+
+void meta_table_extra(meta *m, const meta_table *tb, ds_buf *out) {
+    pthread_rwlock_rdlock(&m->lock);
+    ds_buf_puts(out, tb->extra ? tb->extra : "{}");
+    pthread_rwlock_unlock(&m->lock);
+}
+
+int meta_table_set_extra(meta *m, meta_table *tb, const char *extra, size_t len) {
+    pthread_mutex_lock(&m->change);
+    int rc = DS_ENOTFOUND;
+    mutations mu = {.n = 0};
+    if (atomic_load(&tb->dropped)) goto out;
+    char *nw = ds_strndup(extra, len);
+    table_key(mut_key(&mu), tb->tenant->name, tb->name);
+    table_record(&mu.vals[mu.n], tb, nw);
+    mut_add(&mu, 0);
+    rc = mut_commit(m, &mu, DS_OP_META, NULL);
+    pthread_rwlock_wrlock(&m->lock);
+    if (rc == DS_OK) {
+        char *old = tb->extra;
+        tb->extra = nw;
+        nw = old;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    ds_free(nw);
+out:
+    mut_free(&mu);
+    pthread_mutex_unlock(&m->change);
+    return rc;
+}
+
 meta_table *meta_table_get(meta *m, const meta_tenant *t, const char *name, size_t len) {
     char stack[META_TENANT_MAX + META_NAME_MAX + 2];
     if (len > META_NAME_MAX) return NULL;
@@ -592,20 +645,10 @@ int meta_table_create(meta *m, meta_tenant *t, const char *name, size_t len,
     tb->created_ms = ds_wall_ms();
     atomic_init(&tb->refs, 1);
 
+    tb->extra = spec->extra ? ds_strdup(spec->extra) : NULL;
     ds_buf *k = mut_key(&mu);
     table_key(k, t->name, tb->name);
-    ds_buf *v = &mu.vals[mu.n];
-    ds_buf_printf(v, "{\"id\":%llu,\"created\":%lld,\"idType\":\"%s\",\"pk\":{\"name\":",
-                  (unsigned long long)tb->id, (long long)tb->created_ms,
-                  id_type_names[tb->id_type]);
-    json_write_string(v, tb->pk_name, strlen(tb->pk_name));
-    ds_buf_printf(v, ",\"type\":\"%s\"},\"sk\":", key_type_name(tb->pk_type));
-    if (tb->sk_type) {
-        ds_buf_puts(v, "{\"name\":");
-        json_write_string(v, tb->sk_name, strlen(tb->sk_name));
-        ds_buf_printf(v, ",\"type\":\"%s\"}}", key_type_name(tb->sk_type));
-    } else
-        ds_buf_puts(v, "null}");
+    table_record(&mu.vals[mu.n], tb, tb->extra);
     mut_add(&mu, 0);
     k = mut_key(&mu);
     ds_buf_puts(k, "n/table_id");

@@ -28,7 +28,9 @@
  *   KEY                        VALUE
  *   n/table_id                 u64 BE: the next table id (ids are never reused)
  *   t/{tenant}                 sealed(node meta key) JSON {"accessKeyId","secret","created","ktn"}
- *   T/{tenant}/{table}         JSON {"id","created","idType","pk":{"name","type"},"sk":{..}|null}
+ *   T/{tenant}/{table}         JSON {"id","created","idType","pk":{"name","type"},"sk":{..}|null,
+ *                              "extra":{...}}  (extra: API-specific settings, e.g. DynamoDB's
+ *                              BillingMode and ProvisionedThroughput; opaque to meta)
  *   s/{table id u64 BE}        16 bytes: item count, size bytes (u64 BE each), written by the writer
  *   ctl/node/{uuid}            sealed(Kc) 32 bytes Knc
  *   ctl/tenant/{tenant}        sealed(Kc) 32 bytes Ktc
@@ -80,6 +82,7 @@ struct meta_table {
     /* private */
     atomic_int refs;
     atomic_int dropped;
+    char *extra;               /* JSON object text; read with meta_table_extra() */
 };
 
 /* Opens the metadata over an engine and a running replica: loads (or on
@@ -116,6 +119,7 @@ typedef struct meta_table_spec {
     key_type pk_type;           /* 0: from id_type */
     const char *sk_name;        /* NULL: no sort key */
     key_type sk_type;
+    const char *extra;          /* NULL or a JSON object's text, kept with the table */
 } meta_table_spec;
 /* Creates a table in tenant t. DS_EEXIST, DS_EINVAL. *out (optional) gets a
  * reference. Blocks until durable. */
@@ -131,6 +135,13 @@ int meta_table_list(meta *m, const meta_tenant *t, const char *after, size_t aft
 /* Drops a table: it disappears at once; its data is range-deleted after
  * every write queued before the drop. DS_ENOTFOUND. Blocks until durable. */
 int meta_table_drop(meta *m, meta_tenant *t, const char *name, size_t len);
+
+/* Copies the table's extra settings (a JSON object's text, "{}" if none)
+ * into out. */
+void meta_table_extra(meta *m, const meta_table *tb, ds_buf *out);
+/* Replaces the table's extra settings with extra (a JSON object's text).
+ * Blocks until durable. DS_ENOTFOUND if the table was dropped. */
+int meta_table_set_extra(meta *m, meta_table *tb, const char *extra, size_t len);
 
 /* The META key of a table's statistics record (written by the replica). */
 void meta_stats_key(ds_buf *out, uint64_t table_id);

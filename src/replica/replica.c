@@ -294,6 +294,49 @@ int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
     return rc;
 }
 
+static int key_cmp(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, DS_MIN(al, bl));
+    return c ? c : al < bl ? -1 : al > bl;
+}
+
+int replica_range(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                  const ds_buf *after, int reverse, ds_arena *a, replica_range_fn fn, void *ud) {
+    engine_iter *it = engine_iter_new(r->e, ENGINE_CF_DATA, lo->data, lo->len, hi->data, hi->len);
+    ds_buf pt = DS_BUF_INIT;
+    int rc = DS_OK;
+    if (!after) reverse ? engine_iter_seek_last(it) : engine_iter_seek_first(it);
+    else if (reverse) engine_iter_seek_for_prev(it, after->data, after->len);
+    else engine_iter_seek(it, after->data, after->len);
+    for (; engine_iter_valid(it); reverse ? engine_iter_prev(it) : engine_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = engine_iter_key(it, &kl), *v = engine_iter_value(it, &vl);
+        if (after && kl == after->len && !memcmp(k, after->data, kl)) continue;
+        /* a seek from `after` outside [lo, hi) must not leak other keys */
+        if (lo->len && key_cmp(k, kl, lo->data, lo->len) < 0) {
+            if (reverse) break;
+            continue;
+        }
+        if (hi->len && key_cmp(k, kl, hi->data, hi->len) >= 0) {
+            if (!reverse) break;
+            continue;
+        }
+        ds_buf_reset(&pt);
+        item_value *item;
+        rc = crypto_open(&pt, tb->tenant->data_key, k, kl, v, vl);
+        if (rc == DS_OK) rc = item_decode(a, pt.data, pt.len, &item);
+        if (rc) {
+            ds_error("stored item fails its integrity check (table %llu)",
+                     (unsigned long long)tb->id);
+            break;
+        }
+        if (fn(k, kl, item, vl, ud)) break;
+    }
+    if (rc == DS_OK) rc = engine_iter_status(it);
+    engine_iter_free(it);
+    ds_buf_free(&pt);
+    return rc;
+}
+
 int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n) {
     (void)tb;
     engine_iter *it = engine_iter_new(r->e, ENGINE_CF_INDEX, lo->data, lo->len, hi->data, hi->len);

@@ -123,6 +123,16 @@ int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
                  const ds_buf *start, size_t limit, ds_arena *a, replica_list_fn fn, void *ud,
                  int *more);
 
+/* Walks tb's DATA keys in [lo, hi) in key order (reverse: descending),
+ * starting just after `after` (exclusive; NULL: from the edge), decoding
+ * each item into a and calling fn with its storage key, the item and its
+ * stored size. fn returns 0 to go on, non-zero to stop. Used by Query (one
+ * partition's range) and Scan (a table's or a hash segment's range). */
+typedef int (*replica_range_fn)(const char *key, size_t klen, item_value *item,
+                                size_t stored_len, void *ud);
+int replica_range(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                  const ds_buf *after, int reverse, ds_arena *a, replica_range_fn fn, void *ud);
+
 /* Counts tb's index entries in [lo, hi). */
 int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n);
 

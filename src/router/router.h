@@ -21,6 +21,8 @@ typedef struct router_type {
                 const ds_buf *start, size_t limit, ds_arena *a, replica_list_fn fn, void *ud,
                 int *more);
     int (*count)(router *rt, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n);
+    int (*range)(router *rt, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                 const ds_buf *after, int reverse, ds_arena *a, replica_range_fn fn, void *ud);
     long (*pending)(router *rt);
     void (*free)(router *rt);
 } router_type;
@@ -45,6 +47,11 @@ static inline int router_list(router *rt, meta_table *tb, const ds_buf *lo, cons
 static inline int router_count(router *rt, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
                                uint64_t *n) {
     return rt->type->count(rt, tb, lo, hi, n);
+}
+static inline int router_range(router *rt, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                               const ds_buf *after, int reverse, ds_arena *a, replica_range_fn fn,
+                               void *ud) {
+    return rt->type->range(rt, tb, lo, hi, after, reverse, a, fn, ud);
 }
 static inline long router_pending(router *rt) { return rt->type->pending(rt); }
 static inline void router_free(router *rt) {

@@ -26,11 +26,16 @@ static int lr_count(router *rt, meta_table *tb, const ds_buf *lo, const ds_buf *
     return replica_count(rep(rt), tb, lo, hi, n);
 }
 
+static int lr_range(router *rt, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                    const ds_buf *after, int reverse, ds_arena *a, replica_range_fn fn, void *ud) {
+    return replica_range(rep(rt), tb, lo, hi, after, reverse, a, fn, ud);
+}
+
 static long lr_pending(router *rt) { return replica_pending(rep(rt)); }
 
 static void lr_free(router *rt) { ds_free(rt); }
 
-static const router_type local_type = {lr_write, lr_read, lr_list, lr_count, lr_pending, lr_free};
+static const router_type local_type = {lr_write, lr_read, lr_list, lr_count, lr_range, lr_pending, lr_free};
 
 router *router_local_new(replica *r) {
     local_router *lr = ds_calloc(1, sizeof *lr);

@@ -1,6 +1,7 @@
 """Authentication: SigV4 (botocore's signer and curl's), Basic, Bearer."""
 
 import datetime
+import hashlib
 import json
 import subprocess
 import uuid
@@ -55,6 +56,33 @@ def test_sigv4_tampered_body_401(server):
     auth.sign_body = b'{"amount":101}'
     dc.assert_error(c.post(path, b'{"amount":555}', auth=auth), 401, "Unauthorized", c)
     assert c.get(path).json() == {"amount": 100}
+
+
+def test_sigv4_content_sha256_header_must_match_body(server):
+    c = server.dev()
+    t = unique("sha")
+    dc.assert_status(c.put(dc.table_path("dev", t)), 201, c)
+    path = dc.entry_path("dev", t, "x")
+    signed = b'{"amount":100}'
+    # the signature covers an X-Amz-Content-SHA256 of one body; another is sent
+    hdr = {"X-Amz-Content-SHA256": hashlib.sha256(signed).hexdigest()}
+    r = c.put(path, b'{"amount":999}', headers=hdr)
+    dc.assert_error(r, 401, "Unauthorized", c)
+    dc.assert_error(c.get(path), 404, "EntryNotFound", c)
+    # with the matching body the same scheme works
+    dc.assert_status(c.put(path, signed, headers=hdr), 201, c)
+
+
+def test_sigv4_unsigned_payload_cannot_carry_a_body(server):
+    # UNSIGNED-PAYLOAD leaves the body outside the signature, so a tampered
+    # body would go unnoticed: a write signed that way must not be accepted.
+    c = server.dev()
+    t = unique("unsigned")
+    dc.assert_status(c.put(dc.table_path("dev", t)), 201, c)
+    path = dc.entry_path("dev", t, "x")
+    r = c.put(path, b'{"amount":999}', headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    dc.assert_error(r, 401, "Unauthorized", c)
+    dc.assert_error(c.get(path), 404, "EntryNotFound", c)
 
 
 def test_sigv4_tampered_path_and_query_401(server):

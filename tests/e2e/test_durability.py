@@ -13,27 +13,47 @@ from conftest import HOST, create_tenant
 
 
 def hammer(server, table, prefix, seconds=2.0, nthreads=4):
-    """Threads PUT as fast as they can; after `seconds` the server is SIGKILLed.
-    Returns {id: value} of every write whose 201 arrived."""
-    acked = [dict() for _ in range(nthreads)]
+    """Threads write as fast as they can (mostly PUTs of new ids, some merge
+    patches and deletes of their own acknowledged ids); after `seconds` the
+    server is SIGKILLed. Returns {id: value or None (deleted)} for every id
+    whose last operation was acknowledged; ids with an unanswered operation
+    in flight at the kill are left out (either outcome is allowed)."""
+    states = [dict() for _ in range(nthreads)]
     stop = threading.Event()
     errors = []
 
     def worker(tid):
         c = dc.Client(HOST, server.port, dc.Basic(server.dev_key, server.dev_secret), timeout=10)
+        state = states[tid]
+        live = []  # acknowledged, not deleted
         n = 0
         try:
             while not stop.is_set():
-                eid = "%s-%d-%06d" % (prefix, tid, n)
-                v = {"id": eid, "n": n, "pad": secrets.token_hex(48)}
+                if n % 5 == 4 and live:
+                    eid = live[(n * 7) % len(live)]
+                    op, path = "POST", dc.entry_path("dev", table, eid)
+                    body = {"patch%d" % n: n}
+                    want = dict(state[eid], **body)
+                    ok = 200
+                elif n % 11 == 10 and live:
+                    eid = live.pop((n * 3) % len(live))
+                    op, path, body, want, ok = "DELETE", dc.entry_path("dev", table, eid), None, None, 204
+                else:
+                    eid = "%s-%d-%06d" % (prefix, tid, n)
+                    op, path = "PUT", dc.entry_path("dev", table, eid)
+                    body = want = {"id": eid, "n": n, "pad": secrets.token_hex(48)}
+                    ok = 201
+                state.pop(eid, None)  # unknown until answered
                 try:
-                    r = c.put(dc.entry_path("dev", table, eid), v)
+                    r = c.request(op, path, body=body)
                 except (OSError, dc.http.client.HTTPException):
                     break  # the server died under us
-                if r.status == 201:
-                    acked[tid][eid] = v
-                elif r.status != 503:
-                    errors.append((eid, r))
+                if r.status == ok:
+                    state[eid] = want
+                    if op == "PUT":
+                        live.append(eid)
+                else:
+                    errors.append((op, eid, r))
                     break
                 n += 1
         finally:
@@ -51,7 +71,7 @@ def hammer(server, table, prefix, seconds=2.0, nthreads=4):
     server.kill9()  # bookkeeping (log file) only; the process is gone
     assert not errors, "unexpected answers while writing: %s" % errors[:3]
     out = {}
-    for d in acked:
+    for d in states:
         out.update(d)
     return out
 
@@ -66,8 +86,11 @@ def verify(server, table, expected):
         out = []
         for eid, v in chunk:
             r = c.get(dc.entry_path("dev", table, eid))
-            if r.status != 200 or r.json() != v:
-                out.append((eid, r))
+            if v is None:
+                if r.status != 404:
+                    out.append((eid, "acknowledged delete undone", r))
+            elif r.status != 200 or r.json() != v:
+                out.append((eid, v, r))
         c.close()
         return out
 
@@ -95,6 +118,8 @@ def test_sigkill_during_writes_twice(fresh_server):
     for round_no in (1, 2):
         acked = hammer(s, "durable", "r%d" % round_no)
         assert len(acked) >= 50, "only %d writes acknowledged in 2 s (round %d)" % (len(acked), round_no)
+        assert any(v is None for v in acked.values()) and any(
+            any(k.startswith("patch") for k in v) for v in acked.values() if v), "no deletes/patches acknowledged"
         all_acked.update(acked)
         s.start(new_port=True)
         bad = verify(s, "durable", all_acked)
@@ -109,7 +134,8 @@ def test_sigkill_during_writes_twice(fresh_server):
                 want = {"i": i, "p": True} if i % 4 == 1 else {"i": i}
                 assert r.status == 200 and r.json() == want, (i, r)
         n = c.get(dc.ids_path("dev", "durable", "count")).json()["count"]
-        assert n >= len(all_acked) + 10, (n, len(all_acked))
+        live = len([v for v in all_acked.values() if v is not None])
+        assert n >= live + 10, (n, live)
 
 
 def test_clean_restart_keeps_everything(fresh_server):

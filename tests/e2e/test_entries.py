@@ -324,3 +324,54 @@ def test_bytes_id_padding_rejected(dev, tables):
 def test_bytes_id_too_long(dev, tables):
     path = dc.entry_path("dev", tables["Bytes"], b"\x01" * 2049)
     dc.assert_error(dev.put(path, {"a": 1}), 400, "InvalidId", dev)
+
+
+def test_concurrent_creates_one_winner(server, tables):
+    """PUT creates atomically: racing creators of one id get exactly one 201."""
+    import threading
+    t = tables["String"]
+    for round_no in range(5):
+        eid = new_id()
+        statuses = []
+        barrier = threading.Barrier(12)
+
+        def racer(k):
+            c = server.dev_basic()
+            barrier.wait()
+            r = c.put(dc.entry_path("dev", t, eid), {"winner": k})
+            statuses.append((r.status, k))
+            c.close()
+        threads = [threading.Thread(target=racer, args=(k,)) for k in range(12)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        wins = [k for st, k in statuses if st == 201]
+        assert len(wins) == 1 and all(st in (201, 409) for st, _ in statuses), statuses
+        assert server.dev().get(dc.entry_path("dev", t, eid)).json() == {"winner": wins[0]}
+
+
+def test_concurrent_merge_patches_all_apply(server, tables):
+    """Concurrent patches of different members of one entry: none is lost."""
+    import threading
+    t = tables["String"]
+    path = dc.entry_path("dev", t, new_id())
+    dc.assert_status(server.dev().put(path, {"base": 0}), 201)
+    errors = []
+
+    def patcher(k):
+        c = server.dev_basic()
+        for j in range(10):
+            r = c.post(path, {"t%d_%d" % (k, j): j})
+            if r.status != 200:
+                errors.append(r)
+        c.close()
+    threads = [threading.Thread(target=patcher, args=(k,)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors, errors[:3]
+    body = server.dev().get(path).json()
+    missing = [("t%d_%d" % (k, j)) for k in range(8) for j in range(10) if body.get("t%d_%d" % (k, j)) != j]
+    assert not missing and body["base"] == 0, "lost patches: %s" % missing

@@ -100,8 +100,9 @@ def test_pipelined_writes_all_applied(server, table):
     c.send(reqs)
     got = [c.read_response() for _ in ids]
     c.close()
-    answers = [(i, g and g[0], g and g[2][:80]) for i, g in zip(ids, got)]
-    assert all(g is not None and g[0] == 201 and json.loads(g[2]) == {"id": i} for i, g in zip(ids, got)), answers
+    answers = "\n".join("  PUT %s -> %s %s" % (i, g and g[0], g and g[2][:100]) for i, g in zip(ids, got))
+    assert all(g is not None and g[0] == 201 and json.loads(g[2]) == {"id": i} for i, g in zip(ids, got)), \
+        "pipelined answers:\n" + answers
     cl = server.dev()
     missing = [i for i in ids if cl.get(dc.entry_path("dev", table, i)).status != 200]
     assert not missing, "acknowledged (201) pipelined writes missing: %s" % missing
@@ -133,6 +134,35 @@ def test_chunked_put(server, table):
     c.send(dc.raw_request("GET", p, server.addr, [auth(server)]))
     st, _, rb = c.read_response()
     assert st == 200 and json.loads(rb) == json.loads(doc)
+    c.close()
+
+
+def test_content_length_and_chunked_no_smuggling(server, table):
+    """Both Content-Length and Transfer-Encoding: either refused (400, then the
+    connection closes) or the chunked framing wins; never Content-Length."""
+    eid = "smug-" + uuid.uuid4().hex[:8]
+    p = dc.entry_path("dev", table, eid)
+    doc = b'{"framing":"chunked"}'
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(doc), doc)
+    smuggled = dc.raw_request("GET", "/no-such-url-smuggled", server.addr)
+    c = conn(server)
+    c.send(dc.raw_request("PUT", p, server.addr,
+                          [auth(server), ("Content-Type", "application/json"), ("Content-Length", "4"),
+                           ("Transfer-Encoding", "chunked")], chunked + smuggled))
+    r = c.read_response(timeout=10)
+    if r is None or r[0] == 400:
+        # refused: nothing more may be read from this connection as a request
+        try:
+            nxt = c.read_response(timeout=3)
+        except (socket.timeout, ConnectionError):
+            nxt = None
+        assert nxt is None, "after refusing the ambiguous request the server answered more: %r" % (nxt,)
+        dc.assert_error(server.dev().get(p), 404, "EntryNotFound")
+    else:
+        assert r[0] == 201, r
+        nxt = c.read_response(timeout=10)
+        assert nxt is not None and nxt[0] == 404 and json.loads(nxt[2])["code"] == "NotFound", nxt
+        assert server.dev().get(p).json() == {"framing": "chunked"}
     c.close()
 
 
@@ -178,6 +208,9 @@ def test_expect_100_continue_refused_early(server):
     b"GET  HTTP/1.1\r\n\r\n",
     b"PUT /v1/tenant/dev/table/xyz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
     b"PUT /v1/tenant/dev/table/xyz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"PUT /v1/tenant/dev/table/xyz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n{}",
+    b"PUT /v1/tenant/dev/table/xyz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    b"PUT /v1/tenant/dev/table/xyz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
 ])
 def test_garbage_request(server, garbage):
     c = conn(server)
@@ -313,6 +346,22 @@ def test_http10_and_connection_close(server):
     assert st == 200
     assert c.closed_by_peer(5), "Connection: close not honoured"
     c.close()
+
+
+def test_many_concurrent_connections(server):
+    conns = [conn(server) for _ in range(200)]
+    try:
+        for c in conns:
+            c.send(dc.raw_request("GET", "/health", server.addr))
+        for c in conns:
+            r = c.read_response(timeout=10)
+            assert r is not None and r[0] == 200
+        for c in conns[::7]:  # still usable (keep-alive)
+            c.send(dc.raw_request("GET", "/v1/version", server.addr))
+            assert c.read_response(timeout=10)[0] == 200
+    finally:
+        for c in conns:
+            c.close()
 
 
 def test_zz_server_survived(server, table):

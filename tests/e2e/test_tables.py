@@ -1,6 +1,7 @@
 """Tables: /v1/tenant/{tenant}/table[/{table}]."""
 
 import random
+import re
 import time
 
 import dstore_client as dc
@@ -25,7 +26,8 @@ def check_description(body, tenant, table, id_type):
     for k in ("itemCount", "sizeBytes"):
         assert isinstance(body.get(k), int) and not isinstance(body.get(k), bool), (k, body)
         assert body[k] >= 0, body
-    assert isinstance(body.get("created"), str) and body["created"], body
+    assert isinstance(body.get("created"), str), body
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", body["created"]), body
 
 
 def test_create_each_id_type(dev):

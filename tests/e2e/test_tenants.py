@@ -1,7 +1,11 @@
 """Tenant administration: /v1/tenant and /v1/tenant/{tenant}."""
 
+import re
+
 import dstore_client as dc
 from conftest import create_tenant, unique
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 def test_create_returns_credentials_once(server, admin):
@@ -19,7 +23,7 @@ def test_create_returns_credentials_once(server, admin):
     got = r.json()
     assert got["tenant"] == name and got["accessKeyId"] == key, got
     assert got["rid"] == body["rid"], got
-    assert isinstance(got.get("created"), str) and got["created"], got
+    assert isinstance(got.get("created"), str) and RFC3339_UTC.match(got["created"]), got
     assert got.get("tables") == 0, got
     assert "secretAccessKey" not in got and secret not in r.text, r
 
@@ -138,3 +142,12 @@ def test_tenant_cannot_administer(server, admin):
         dc.assert_error(c.delete(dc.tenant_path(other.name)), 403, "Forbidden", c)
         dc.assert_error(c.get(dc.tenant_path(other.name)), 403, "Forbidden", c)
     dc.assert_status(admin.get(dc.tenant_path(other.name)), 200, admin)
+
+
+def test_admin_on_missing_tenant_404(admin):
+    ghost = unique("ghost")
+    dc.assert_error(admin.get(dc.tenant_path(ghost)), 404, "TenantNotFound", admin)
+    dc.assert_error(admin.delete(dc.tenant_path(ghost)), 404, "TenantNotFound", admin)
+    dc.assert_error(admin.get(dc.tables_path(ghost)), 404, "TenantNotFound", admin)
+    dc.assert_error(admin.put(dc.table_path(ghost, "tbl")), 404, "TenantNotFound", admin)
+    dc.assert_error(admin.get(dc.entry_path(ghost, "tbl", "x")), 404, "TenantNotFound", admin)
