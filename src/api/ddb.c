@@ -10,6 +10,10 @@
 #include "crypto/crypto.h"
 
 #define DDB_TARGET_PREFIX "DynamoDB_20120810."
+/* JSON nesting of a request body: each of DynamoDB's 32 levels of M/L takes
+ * two JSON levels ({"M":{"k":...}}), plus the envelope. Deeper documents
+ * reach ddb_item.c, which answers with DynamoDB's own nesting error. */
+#define DDB_JSON_MAX_DEPTH 128
 
 /* ---- answers ----------------------------------------------------------- */
 static void request_id(char out[37]) {
@@ -473,7 +477,8 @@ void ddb_handle(api_ctx *ctx, http_request *req) {
     r->op = ds_arena_strndup(req->arena, name, nl);
     json_value *body;
     char err[256];
-    if (json_parse(req->arena, req->body.data, req->body.len, 0, &body, err, sizeof err) ||
+    if (json_parse(req->arena, req->body.data, req->body.len, DDB_JSON_MAX_DEPTH, &body, err,
+                   sizeof err) ||
         body->type != JSON_OBJECT) {
         ddb_req_done(r);
         return ddb_error(req, 400, "SerializationException",
