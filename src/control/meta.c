@@ -23,6 +23,7 @@ struct meta {
     dict *keys;              /* access key -> meta_tenant* */
     dict *tables;            /* "tenant/table" -> meta_table* */
     uint64_t next_table_id;
+    ds_buf orphans;          /* at open: T/ keys (NUL-separated) of tables without a tenant */
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -274,7 +275,10 @@ static int load_table(meta *m, const char *k, size_t kl, const char *v, size_t v
         goto out;
     }
     meta_tenant *t = dict_get(m->tenants, k + 2, (size_t)(slash - (k + 2)));
-    if (!t) { /* an orphan of a half-dropped tenant: ignore */
+    if (!t) { /* left by a tenant drop that a crash interrupted: reclaimed after loading */
+        ds_buf_append(&m->orphans, k, kl);
+        ds_buf_putc(&m->orphans, 0);
+        ds_buf_put_u64be(&m->orphans, (uint64_t)json_int(json_get(j, "id")));
         rc = DS_OK;
         goto out;
     }
@@ -343,6 +347,34 @@ static int scan_prefix(meta *m, const char *prefix,
     return rc;
 }
 
+/* Drops the data and records of tables whose tenant is gone (a tenant drop
+ * is: tenant record and keys first, then each table; a crash in between
+ * leaves the tables behind, undecryptable). */
+static void reclaim_orphans(meta *m) {
+    const char *p = m->orphans.data, *end = p + m->orphans.len;
+    while (p && p < end) {
+        size_t kl = strlen(p);
+        uint64_t id = ds_get_u64be(p + kl + 1);
+        mutations mu = {.n = 0};
+        ds_buf_append(mut_key(&mu), p, kl);
+        mut_add(&mu, 1);
+        meta_stats_key(mut_key(&mu), id);
+        mut_add(&mu, 1);
+        ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+        keycodec_table_bounds(&lo, &hi, id);
+        int rc = engine_delete_range(m->e, ENGINE_CF_DATA, lo.data, lo.len, hi.data, hi.len);
+        if (rc == DS_OK)
+            rc = engine_delete_range(m->e, ENGINE_CF_INDEX, lo.data, lo.len, hi.data, hi.len);
+        if (rc == DS_OK) rc = mut_commit(m, &mu, DS_OP_META, NULL);
+        ds_info("reclaimed table %llu of a dropped tenant: %s", (unsigned long long)id,
+                ds_strerror(rc));
+        mut_free(&mu);
+        ds_buf_free(&lo), ds_buf_free(&hi);
+        p += kl + 1 + 8;
+    }
+    ds_buf_free(&m->orphans);
+}
+
 int meta_open(engine *e, replica *r, const uint8_t node_key[32], const char *node_uuid,
               const uint8_t control_key[32], meta **out, char *err, size_t errlen) {
     meta *m = ds_calloc(1, sizeof *m);
@@ -378,6 +410,7 @@ int meta_open(engine *e, replica *r, const uint8_t node_key[32], const char *nod
     ds_buf_free(&v);
     if ((rc = scan_prefix(m, "t/", load_tenant, err, errlen))) goto fail;
     if ((rc = scan_prefix(m, "T/", load_table, err, errlen))) goto fail;
+    reclaim_orphans(m);
     *out = m;
     return DS_OK;
 fail:

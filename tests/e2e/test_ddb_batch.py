@@ -13,6 +13,8 @@ from ddb_fixtures import *  # noqa: F401,F403
 
 
 def write_all(client, request_items):
+    if not request_items:
+        return
     for _ in range(50):
         r = client.batch_write_item(RequestItems=request_items)
         request_items = r.get("UnprocessedItems") or {}

@@ -30,7 +30,7 @@ def every_type_item(pk):
         "l": {"L": [S("x"), N("1"), B(b"\x01"), {"BOOL": False}, {"NULL": True},
                     {"M": {"k": S("v")}}, {"L": [N("2")]}, {"SS": ["q"]}, {"NS": ["7"]},
                     {"BS": [b"\x02"]}]},
-        "m": {"M": {"inner": {"M": {"x": N("1"), "l": {"L": [S("a"), {"M": {"deep": {"BOOL": True}}}]}}},
+        "m": {"M": {"innr": {"M": {"x": N("1"), "l": {"L": [S("a"), {"M": {"deep": {"BOOL": True}}}]}}},
                     "empty_l": {"L": []}, "empty_m": {"M": {}}}},
         "es": S(""),
         "eb": B(b""),
@@ -251,10 +251,10 @@ def test_missing_table(ddb):
 def test_projection_expression(ddb, make_table):
     t = make_table()
     ddb.put_item(TableName=t, Item=every_type_item("p"))
-    r = ddb.get_item(TableName=t, Key={"pk": S("p")}, ProjectionExpression="s, m.inner.x, l[1], l[5].k, nope")
+    r = ddb.get_item(TableName=t, Key={"pk": S("p")}, ProjectionExpression="s, m.innr.x, l[1], l[5].k, nope")
     assert_item(r["Item"], {
         "s": S("héllo ✓ 😀"),
-        "m": {"M": {"inner": {"M": {"x": N("1")}}}},
+        "m": {"M": {"innr": {"M": {"x": N("1")}}}},
         "l": {"L": [N("1"), {"M": {"k": S("v")}}]},
     })
     # with names, including a reserved word and a name with a dot in it

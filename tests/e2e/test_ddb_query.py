@@ -175,9 +175,16 @@ def test_filter_expression_counts(mddb, qtables):
     want = [s for s in num_sorted(NUM_SKS) if len(s) > 2]
     assert as_dec(nums(r["Items"])) == as_dec(want)
     assert r["Count"] == len(want) < r["ScannedCount"] == len(NUM_SKS), r
-    # a filter may not use key attributes
+
+
+def test_query_filter_on_key_attribute_rejected(mddb, qtables):
+    # Developer Guide, Query.FilterExpression: "A filter expression cannot contain partition key
+    # or sort key attributes"; API Reference Query, FilterExpression: "A FilterExpression does not
+    # allow key attributes."
     validation_error(mddb.query, TableName=qtables["N"], KeyConditionExpression="pk = :p",
                      FilterExpression="sk > :two", ExpressionAttributeValues={":p": S("p"), ":two": N(2)})
+    validation_error(mddb.query, TableName=qtables["N"], KeyConditionExpression="pk = :p",
+                     FilterExpression="pk = :p AND v > :two", ExpressionAttributeValues={":p": S("p"), ":two": N(2)})
 
 
 def test_select_count(mddb, qtables):

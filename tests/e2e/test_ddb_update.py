@@ -58,11 +58,11 @@ def test_set_swap_reads_old_values(ddb, make_table):
 def test_if_not_exists(ddb, make_table):
     t = make_table()
     for expected in (1, 2, 3):
-        upd(ddb, t, {"pk": S("c")}, "SET c = if_not_exists(c, :zero) + :one, first = if_not_exists(first, :n)",
+        upd(ddb, t, {"pk": S("c")}, "SET c = if_not_exists(c, :zero) + :one, init = if_not_exists(init, :n)",
             {":zero": N(0), ":one": N(1), ":n": N(expected)})
         got = get(ddb, t, {"pk": S("c")})
         assert got["c"] == N(expected), got
-        assert got["first"] == N(1), got
+        assert got["init"] == N(1), got
 
 
 def test_list_append(ddb, make_table):

@@ -356,4 +356,36 @@ TEST(drop_table_removes_its_data_only) {
     world_destroy(&w);
 }
 
+TEST(interrupted_tenant_drop_is_finished_at_open) {
+    world w;
+    world_new(&w);
+    meta_tenant *t;
+    meta_table *tb;
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    CHECK_EQ_INT(meta_tenant_create(w.m, "gone", NULL, NULL, &t), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_NONE), DS_OK);
+    uint64_t id = tb->id;
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    /* The first step of a tenant drop, then a crash: tenant record and keys gone. */
+    engine_batch *b = engine_batch_new();
+    engine_batch_delete(b, ENGINE_CF_META, "t/gone", 6);
+    engine_batch_delete(b, ENGINE_CF_META, "ctl/tenant/gone", 15);
+    CHECK_EQ_INT(engine_write(w.e, b, 1), DS_OK);
+    engine_batch_free(b);
+    world_close(&w);
+    world_open(&w);
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT, v = DS_BUF_INIT;
+    keycodec_table_bounds(&lo, &hi, id);
+    engine_iter *it = engine_iter_new(w.e, ENGINE_CF_DATA, lo.data, lo.len, hi.data, hi.len);
+    engine_iter_seek_first(it);
+    CHECK(!engine_iter_valid(it));
+    engine_iter_free(it);
+    CHECK_EQ_INT(engine_get(w.e, ENGINE_CF_META, "T/gone/tab", 10, &v), DS_ENOTFOUND);
+    ds_buf_free(&lo), ds_buf_free(&hi), ds_buf_free(&v);
+    world_close(&w);
+    world_destroy(&w);
+}
+
 TEST_MAIN()
