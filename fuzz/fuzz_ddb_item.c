@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (item_encode(&enc, v) != DS_OK) abort();
     if (item_decode(a, enc.data, enc.len, &v3) != DS_OK || !item_identical(v, v3)) abort();
     size_t names = 0;
-    for (size_t i = 0; i < v->u.m.n; i++) names += v->u.m.attrs[i].name_len;
+    for (size_t i = 0; i < v->u.m.n; i++)
+        names += v->u.m.attrs[i].name_len;
     if (ddb_item_size(v) < names) abort();
     if (ddb_write_units(ddb_item_size(v)) < 1.0 || ddb_read_units(ddb_item_size(v), 0) < 0.5)
         abort();

@@ -47,8 +47,13 @@ static const sigv4_header fixed_headers[] = {
     {{"x-dup", 5}, {"c", 1}},
 };
 static const sigv4_request fixed_request = {
-    {"POST", 4},   {"/", 1}, {"", 0}, fixed_headers, sizeof fixed_headers / sizeof fixed_headers[0],
-    fixed_body, sizeof fixed_body - 1,
+    {"POST", 4},
+    {"/", 1},
+    {"", 0},
+    fixed_headers,
+    sizeof fixed_headers / sizeof fixed_headers[0],
+    fixed_body,
+    sizeof fixed_body - 1,
 };
 #define FIXED_NOW_MS 1714564800000LL /* 2024-05-01T12:00:00Z */
 
@@ -74,9 +79,10 @@ static void check_parsed(const sigv4_auth *a) {
 
     /* canonical re-serialization parses to the same struct */
     ds_buf b = DS_BUF_INIT;
-    ds_buf_printf(&b, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, "
-                      "Signature=", a->access_key, a->date, a->region, a->service,
-                  a->signed_headers);
+    ds_buf_printf(&b,
+                  "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, "
+                  "Signature=",
+                  a->access_key, a->date, a->region, a->service, a->signed_headers);
     crypto_hex(&b, a->signature, sizeof a->signature);
     sigv4_auth again;
     char err[256];
@@ -161,8 +167,8 @@ static int parse_alt(const char *p, size_t n, struct alt *alt) {
         memcpy(v, h->value.p, vn);
         v[vn] = 0;
         struct tm tm = {0};
-        if (sscanf(v, " %4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6 &&
+        if (sscanf(v, " %4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                   &tm.tm_min, &tm.tm_sec) == 6 &&
             tm.tm_year >= 1970 && tm.tm_year < 10000) {
             tm.tm_year -= 1900;
             tm.tm_mon -= 1;

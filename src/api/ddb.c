@@ -330,11 +330,14 @@ int ddb_parse_exprs(ddb_req *r, const json_value *obj, int which, ddb_exprs *out
     const char *legacy_filter = which & DDB_X_QUERY_FILTER ? "QueryFilter" : "ScanFilter";
     /* Which expression and legacy parameters are present? */
     const char *used_expr = NULL, *used_legacy = NULL;
+    /* KeyConditions is the exception: DynamoDB takes it together with a
+     * FilterExpression or ProjectionExpression. */
     for (size_t i = 0; i < DS_ARRAY_LEN(expr_params); i++) {
         const char *lg = expr_params[i].legacy ? expr_params[i].legacy : legacy_filter;
-        if (json_get(obj, expr_params[i].expr) && (which & expr_params[i].which))
+        if (!(which & expr_params[i].which)) continue;
+        if (json_get(obj, expr_params[i].expr) && expr_params[i].which != DDB_X_KEY)
             used_expr = expr_params[i].expr;
-        if (json_get(obj, lg) && (which & expr_params[i].which)) used_legacy = lg;
+        if (json_get(obj, lg) && expr_params[i].which != DDB_X_KEY) used_legacy = lg;
     }
     if (used_expr && used_legacy) {
         ddb_invalid(r, "Can not use both expression and non-expression parameters in the same "
@@ -352,6 +355,11 @@ int ddb_parse_exprs(ddb_req *r, const json_value *obj, int which, ddb_exprs *out
     if (!env) return -1;
     const json_value *cop = ddb_field(r, obj, "ConditionalOperator", JSON_STRING, &bad);
     if (bad) return -1;
+    if (cop && !(json_get(obj, "Expected") && (which & DDB_X_CONDITION)) &&
+        !(json_get(obj, legacy_filter) && (which & DDB_X_FILTER))) {
+        ddb_invalid(r, "ConditionalOperator cannot be used without Filter or Expected");
+        return -1;
+    }
     for (size_t i = 0; i < DS_ARRAY_LEN(expr_params); i++) {
         int w = expr_params[i].which;
         if (!(which & w)) continue;

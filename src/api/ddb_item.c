@@ -44,8 +44,8 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 /* The wire names of the types, indexed by item_type. */
-static const char *const type_names[] = {NULL, "S", "N", "B", "BOOL", "NULL",
-                                         "M", "L", "SS", "NS", "BS"};
+static const char *const type_names[] = {NULL, "S", "N",  "B",  "BOOL", "NULL",
+                                         "M",  "L", "SS", "NS", "BS"};
 
 /* Returns the item_type a member key names, or 0 for an unknown key. */
 static item_type type_of_key(const char *k, size_t n) {
@@ -58,11 +58,15 @@ static item_type type_of_key(const char *k, size_t n) {
 
 static const char *json_kind(const json_value *j) {
     switch (j->type) {
-    case JSON_NUMBER: return "NUMBER_VALUE";
-    case JSON_STRING: return "STRING_VALUE";
+    case JSON_NUMBER:
+        return "NUMBER_VALUE";
+    case JSON_STRING:
+        return "STRING_VALUE";
     case JSON_TRUE:
-    case JSON_FALSE: return "BOOLEAN_VALUE";
-    default: return "NULL_VALUE";
+    case JSON_FALSE:
+        return "BOOLEAN_VALUE";
+    default:
+        return "NULL_VALUE";
     }
 }
 
@@ -83,7 +87,8 @@ static int check_base64(const json_value *j, char *err, size_t errlen) {
     ds_buf_free(&tmp);
     if (rc == DS_OK) return DS_OK;
     if (j->u.str.len % 4)
-        seterr(err, errlen, "Base64 encoded length is expected a multiple of 4 bytes but found: %zu",
+        seterr(err, errlen,
+               "Base64 encoded length is expected a multiple of 4 bytes but found: %zu",
                j->u.str.len);
     else
         seterr(err, errlen, "Invalid Base64 encoded data");
@@ -258,10 +263,12 @@ static int cmp_ref(const void *x, const void *y) {
 static int has_duplicates(const ds_slice *e, size_t n) {
     if (n < 2) return 0;
     dup_ref *r = ds_malloc(n * sizeof *r);
-    for (size_t i = 0; i < n; i++) r[i] = (dup_ref){&e[i], i};
+    for (size_t i = 0; i < n; i++)
+        r[i] = (dup_ref){&e[i], i};
     qsort(r, n, sizeof *r, cmp_ref);
     int dup = 0;
-    for (size_t i = 1; i < n && !dup; i++) dup = cmp_ref(&r[i - 1], &r[i]) == 0;
+    for (size_t i = 1; i < n && !dup; i++)
+        dup = cmp_ref(&r[i - 1], &r[i]) == 0;
     ds_free(r);
     return dup;
 }
@@ -564,7 +571,8 @@ static size_t number_size(const char *p, size_t n) {
     if (decimal_parse(p, n, &d) == DS_OK) {
         digits = d.n;
     } else { /* not produced by this module; count digit characters */
-        for (size_t i = 0; i < n; i++) digits += p[i] >= '0' && p[i] <= '9';
+        for (size_t i = 0; i < n; i++)
+            digits += p[i] >= '0' && p[i] <= '9';
     }
     return (digits + 1) / 2 + 1;
 }
@@ -587,11 +595,13 @@ size_t ddb_value_size(const item_value *v) {
         return s;
     case ITEM_L:
         s = 3;
-        for (size_t i = 0; i < v->u.l.n; i++) s += 1 + ddb_value_size(v->u.l.items[i]);
+        for (size_t i = 0; i < v->u.l.n; i++)
+            s += 1 + ddb_value_size(v->u.l.items[i]);
         return s;
     case ITEM_SS:
     case ITEM_BS:
-        for (size_t i = 0; i < v->u.set.n; i++) s += v->u.set.elems[i].len;
+        for (size_t i = 0; i < v->u.set.n; i++)
+            s += v->u.set.elems[i].len;
         return s;
     case ITEM_NS:
         for (size_t i = 0; i < v->u.set.n; i++)

@@ -36,9 +36,9 @@
 #include "common/json.h"
 #include "engine/item.h"
 
-#define DDB_MAX_NESTING 32          /* levels, the attribute itself being level 1 */
-#define DDB_MAX_ATTR_NAME 65535     /* bytes in an attribute name */
-#define DDB_MAX_ITEM_SIZE 409600    /* 400 KB, as ddb_item_size() counts */
+#define DDB_MAX_NESTING 32       /* levels, the attribute itself being level 1 */
+#define DDB_MAX_ATTR_NAME 65535  /* bytes in an attribute name */
+#define DDB_MAX_ITEM_SIZE 409600 /* 400 KB, as ddb_item_size() counts */
 
 /* Converts one AttributeValue (av, e.g. {"S":"x"}) at nesting level depth
  * (1 for an item's attribute or an ExpressionAttributeValues entry; values

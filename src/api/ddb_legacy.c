@@ -143,8 +143,19 @@ static void b_discard(builder *b, ddb_expr_out *out) {
 #define ANY 0x7feu
 
 typedef enum {
-    OP_EQ, OP_NE, OP_LE, OP_LT, OP_GE, OP_GT, OP_NOT_NULL, OP_NULL,
-    OP_CONTAINS, OP_NOT_CONTAINS, OP_BEGINS_WITH, OP_IN, OP_BETWEEN
+    OP_EQ,
+    OP_NE,
+    OP_LE,
+    OP_LT,
+    OP_GE,
+    OP_GT,
+    OP_NOT_NULL,
+    OP_NULL,
+    OP_CONTAINS,
+    OP_NOT_CONTAINS,
+    OP_BEGINS_WITH,
+    OP_IN,
+    OP_BETWEEN
 } op_code;
 
 static const struct {
@@ -169,8 +180,8 @@ static const struct {
     [OP_BETWEEN] = {"BETWEEN", 2, 2, SNB, 1, NULL},
 };
 
-static const char *const type_names[] = {NULL, "S", "N", "B", "BOOL", "NULL",
-                                         "M", "L", "SS", "NS", "BS"};
+static const char *const type_names[] = {NULL, "S", "N",  "B",  "BOOL", "NULL",
+                                         "M",  "L", "SS", "NS", "BS"};
 
 static int find_op(const json_value *s) {
     for (size_t i = 0; i < DS_ARRAY_LEN(ops); i++)
@@ -202,14 +213,16 @@ static int check_operands(int op, item_value **v, size_t n, char *err, size_t er
     }
     for (size_t i = 0; i < n; i++) {
         if (!(ops[op].types & T(v[i]->type))) {
-            seterr(err, errlen, INVALID "ComparisonOperator %s is not valid for %s AttributeValue type",
+            seterr(err, errlen,
+                   INVALID "ComparisonOperator %s is not valid for %s AttributeValue type",
                    ops[op].name, type_names[v[i]->type]);
             return DS_EINVAL;
         }
     }
     for (size_t i = 1; i < n; i++) {
         if (v[i]->type != v[0]->type) {
-            seterr(err, errlen, INVALID "AttributeValues inside AttributeValueList must be of same type");
+            seterr(err, errlen,
+                   INVALID "AttributeValues inside AttributeValueList must be of same type");
             return DS_EINVAL;
         }
     }
@@ -235,8 +248,9 @@ static void emit_condition(builder *b, int op, size_t ni, item_value **v, size_t
     case OP_CONTAINS:
     case OP_NOT_CONTAINS:
     case OP_BEGINS_WITH:
-        ds_buf_puts(t, op == OP_BEGINS_WITH ? "begins_with(" : op == OP_CONTAINS ? "contains("
-                                                                                 : "NOT contains(");
+        ds_buf_puts(t, op == OP_BEGINS_WITH ? "begins_with("
+                       : op == OP_CONTAINS  ? "contains("
+                                            : "NOT contains(");
         b_put_name(b, ni);
         ds_buf_puts(t, ", ");
         b_value(b, v[0]);
@@ -267,8 +281,8 @@ static void emit_condition(builder *b, int op, size_t ni, item_value **v, size_t
 }
 
 /* Converts an AttributeValueList (JSON array) into values. */
-static int convert_list(ds_arena *a, const json_value *avl, item_value ***out, size_t *n,
-                        char *err, size_t errlen) {
+static int convert_list(ds_arena *a, const json_value *avl, item_value ***out, size_t *n, char *err,
+                        size_t errlen) {
     if (avl->type != JSON_ARRAY) return shape_error(avl, "List", err, errlen);
     item_value **v = ds_arena_alloc(a, (avl->u.arr.n + 1) * sizeof *v);
     for (size_t i = 0; i < avl->u.arr.n; i++) {
@@ -296,8 +310,8 @@ static int parse_op(const json_value *co, const char *pfx, const json_member *mb
         seterr(err, errlen,
                "1 validation error detected: Value '%.*s' at '%s.%.*s.member.comparisonOperator' "
                "failed to satisfy constraint: Member must satisfy enum value set: " OP_ENUM,
-               (int)DS_MIN(co->u.str.len, 255), co->u.str.s, pfx,
-               (int)DS_MIN(mb->key_len, 255), mb->key);
+               (int)DS_MIN(co->u.str.len, 255), co->u.str.s, pfx, (int)DS_MIN(mb->key_len, 255),
+               mb->key);
         return DS_EINVAL;
     }
     return DS_OK;
@@ -307,9 +321,9 @@ static int parse_op(const json_value *co, const char *pfx, const json_member *mb
 
 /* Validates ConditionalOperator against the map it combines; *or is set
  * when it is OR. */
-static int conditional_op(const json_value *co, const json_value *map, int *or, char *err,
+static int conditional_op(const json_value *co, const json_value *map, int * or, char *err,
                           size_t errlen) {
-    *or = 0;
+    * or = 0;
     if (!(co = present(co))) return DS_OK;
     if (co->type != JSON_STRING) return shape_error(co, "String", err, errlen);
     int is_and = co->u.str.len == 3 && !memcmp(co->u.str.s, "AND", 3);
@@ -332,15 +346,17 @@ static int conditional_op(const json_value *co, const json_value *map, int *or, 
                "elements");
         return DS_EINVAL;
     }
-    *or = is_or;
+    * or = is_or;
     return DS_OK;
 }
 
 /* Opens the i-th of n conditions joined with AND/OR. */
 static void join(builder *b, size_t i, size_t n, int or) {
     if (n < 2) return;
-    if (i) ds_buf_puts(&b->text, or ? ") OR (" : ") AND (");
-    else ds_buf_putc(&b->text, '(');
+    if (i)
+        ds_buf_puts(&b->text, or ? ") OR (" : ") AND (");
+    else
+        ds_buf_putc(&b->text, '(');
 }
 
 static void join_end(builder *b, size_t n) {
@@ -369,7 +385,8 @@ static int expected_one(builder *b, const json_member *mb, char *err, size_t err
     if (avl && (rc = convert_list(b->a, avl, &v, &n, err, errlen))) return rc;
 
     if (avl && value) {
-        seterr(err, errlen, INVALID "Value and AttributeValueList cannot be used together for Attribute: %.*s",
+        seterr(err, errlen,
+               INVALID "Value and AttributeValueList cannot be used together for Attribute: %.*s",
                key, mb->key);
         return DS_EINVAL;
     }
@@ -377,7 +394,9 @@ static int expected_one(builder *b, const json_member *mb, char *err, size_t err
         int op;
         if ((rc = parse_op(co, "expected", mb, &op, err, errlen))) return rc;
         if (exists) {
-            seterr(err, errlen, INVALID "Exists and ComparisonOperator cannot be used together for Attribute: %.*s",
+            seterr(err, errlen,
+                   INVALID
+                   "Exists and ComparisonOperator cannot be used together for Attribute: %.*s",
                    key, mb->key);
             return DS_EINVAL;
         }
@@ -397,7 +416,9 @@ static int expected_one(builder *b, const json_member *mb, char *err, size_t err
         return DS_OK;
     }
     if (avl) {
-        seterr(err, errlen, INVALID "AttributeValueList can only be used with a ComparisonOperator for Attribute: %.*s",
+        seterr(err, errlen,
+               INVALID
+               "AttributeValueList can only be used with a ComparisonOperator for Attribute: %.*s",
                key, mb->key);
         return DS_EINVAL;
     }
@@ -431,7 +452,7 @@ int ddb_legacy_expected(ds_arena *a, const json_value *expected,
         b_discard(&b, out);
         return shape_error(expected, "Map", err, errlen);
     }
-    int or, rc = conditional_op(conditional_operator, expected, &or, err, errlen);
+    int or, rc = conditional_op(conditional_operator, expected, & or, err, errlen);
     size_t n = expected ? expected->u.obj.n : 0;
     for (size_t i = 0; i < n && !rc; i++) {
         join(&b, i, n, or);
@@ -481,7 +502,7 @@ int ddb_legacy_filter(ds_arena *a, const json_value *filter, const char *param,
     char pfx[64];
     snprintf(pfx, sizeof pfx, "%s", param && *param ? param : "filter");
     if (pfx[0] >= 'A' && pfx[0] <= 'Z') pfx[0] = (char)(pfx[0] - 'A' + 'a');
-    int or, rc = conditional_op(conditional_operator, filter, &or, err, errlen);
+    int or, rc = conditional_op(conditional_operator, filter, & or, err, errlen);
     size_t n = filter ? filter->u.obj.n : 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const json_member *mb = &filter->u.obj.members[i];
@@ -591,15 +612,16 @@ int ddb_legacy_attribute_updates(ds_arena *a, const json_value *au, ddb_expr_out
                        "1 validation error detected: Value '%.*s' at "
                        "'attributeUpdates.%.*s.member.action' failed to satisfy constraint: Member "
                        "must satisfy enum value set: [ADD, DELETE, PUT]",
-                       (int)DS_MIN(ja->u.str.len, 255), ja->u.str.s,
-                       (int)DS_MIN(mb->key_len, 255), mb->key);
+                       (int)DS_MIN(ja->u.str.len, 255), ja->u.str.s, (int)DS_MIN(mb->key_len, 255),
+                       mb->key);
                 rc = DS_EINVAL;
                 break;
             }
         }
         if (jv && (rc = ddb_value_from_json(a, jv, 1, &val[i], err, errlen))) break;
         if (!jv && act[i] != ACT_DELETE) {
-            seterr(err, errlen, INVALID "Only DELETE action is allowed when no attribute value is specified");
+            seterr(err, errlen,
+                   INVALID "Only DELETE action is allowed when no attribute value is specified");
             rc = DS_EINVAL;
         } else if (jv && act[i] == ACT_DELETE && !is_set(val[i]->type)) {
             seterr(err, errlen, INVALID "DELETE action with value is not supported for the type %s",
@@ -617,14 +639,15 @@ int ddb_legacy_attribute_updates(ds_arena *a, const json_value *au, ddb_expr_out
         return rc;
     }
     /* Names in document order, so names[i].attr is the i-th update. */
-    for (size_t i = 0; i < n; i++) b_name(&b, au->u.obj.members[i].key, au->u.obj.members[i].key_len);
+    for (size_t i = 0; i < n; i++)
+        b_name(&b, au->u.obj.members[i].key, au->u.obj.members[i].key_len);
     ds_buf *t = &b.text;
     static const char *const clause[] = {"SET ", "REMOVE ", "ADD ", "DELETE "};
     for (int c = 0; c < 4; c++) {
         int first = 1;
         for (size_t i = 0; i < n; i++) {
             int is_list_add = act[i] == ACT_ADD && val[i]->type == ITEM_L;
-            int in = c == 0 ? act[i] == ACT_PUT || is_list_add
+            int in = c == 0   ? act[i] == ACT_PUT || is_list_add
                      : c == 1 ? act[i] == ACT_DELETE && !val[i]
                      : c == 2 ? act[i] == ACT_ADD && !is_list_add
                               : act[i] == ACT_DELETE && val[i];
@@ -679,7 +702,8 @@ static int cmp_name_ref(const void *x, const void *y) {
  * earlier one, or n if all are distinct. */
 static size_t first_duplicate(json_value *const *items, size_t n) {
     name_ref *r = ds_malloc(n * sizeof *r);
-    for (size_t i = 0; i < n; i++) r[i] = (name_ref){items[i], i};
+    for (size_t i = 0; i < n; i++)
+        r[i] = (name_ref){items[i], i};
     qsort(r, n, sizeof *r, cmp_name_ref);
     size_t best = n;
     for (size_t i = 1; i < n; i++) {
@@ -722,7 +746,8 @@ int ddb_legacy_attributes_to_get(ds_arena *a, const json_value *atg, ddb_expr_ou
         const json_value *e = atg->u.arr.items[i];
         if (e->type != JSON_STRING) rc = shape_error(e, "String", err, errlen);
     }
-    for (size_t i = 0; i < n && !rc; i++) rc = check_attr(atg->u.arr.items[i]->u.str.len, err, errlen);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = check_attr(atg->u.arr.items[i]->u.str.len, err, errlen);
     if (!rc) {
         size_t d = first_duplicate(atg->u.arr.items, n);
         if (d < n) {

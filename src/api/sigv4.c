@@ -533,7 +533,17 @@ int sigv4_verify(const sigv4_auth *a, const sigv4_request *r, const char *secret
     if (find_header(r, "x-amz-content-sha256", 20, &ph)) {
         ds_buf_reset(&b);
         append_trimall(&b, ph.p, ph.len);
-        if (!(b.len == sizeof SIGV4_UNSIGNED - 1 && !memcmp(b.data, SIGV4_UNSIGNED, b.len))) {
+        int unsigned_payload = b.len == sizeof SIGV4_UNSIGNED - 1 &&
+                               !memcmp(b.data, SIGV4_UNSIGNED, b.len);
+        /* An unsigned body could be swapped in transit without breaking the
+         * signature: allowed only when there is no body. */
+        if (unsigned_payload && r->body_len) {
+            rc = fail(DS_EAUTH, err, errlen,
+                      "UNSIGNED-PAYLOAD is not accepted for a request with a body: sign the "
+                      "body's SHA-256");
+            goto done;
+        }
+        if (!unsigned_payload) {
             uint8_t claimed[32];
             if (crypto_unhex(claimed, 32, b.data ? b.data : "", b.len) ||
                 !crypto_ct_equal(claimed, digest, 32)) {

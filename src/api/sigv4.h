@@ -20,7 +20,8 @@
  * revealed. The request time (X-Amz-Date, else Date) must be within 15
  * minutes of the server's clock and its day must equal the credential's.
  * The payload hash is x-amz-content-sha256 when present (checked against
- * the body unless it is UNSIGNED-PAYLOAD), else the SHA-256 of the body.
+ * the body unless it is UNSIGNED-PAYLOAD, which is refused when there is a
+ * body), else the SHA-256 of the body.
  *
  * Canonical URI and query: clients disagree, so several canonical forms are
  * tried and the request is accepted if any of them matches:

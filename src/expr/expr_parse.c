@@ -498,11 +498,30 @@ static int path_equal(const expr_path *x, const expr_path *y) {
     return 1;
 }
 
+/* Is the current token a keyword of this expression's grammar (AND, OR,
+ * NOT, BETWEEN, IN in conditions; SET, REMOVE, ADD, DELETE in updates)? */
+static int is_grammar_kw(const parser *p) {
+    static const char *const cond_kw[] = {"AND", "OR", "NOT", "BETWEEN", "IN"};
+    static const char *const upd_kw[] = {"SET", "REMOVE", "ADD", "DELETE"};
+    if (p->ctx == CTX_UPDATE) {
+        for (size_t i = 0; i < DS_ARRAY_LEN(upd_kw); i++)
+            if (is_kw(p, upd_kw[i])) return 1;
+    } else if (p->ctx != CTX_PROJ) {
+        for (size_t i = 0; i < DS_ARRAY_LEN(cond_kw); i++)
+            if (is_kw(p, cond_kw[i])) return 1;
+    }
+    return 0;
+}
+
 /* Parses one name element at the current token (IDENT or NAME) into e. */
 static int parse_elem(parser *p, expr_elem *e) {
     const char *t = p->s + p->cur.pos;
     uint32_t len = p->cur.len;
     e->index = EXPR_ELEM_NAME;
+    if (p->cur.t == T_IDENT && is_grammar_kw(p)) {
+        syntax_error(p); /* a keyword of the grammar is never a name */
+        return -1;
+    }
     if (p->cur.t == T_IDENT) {
         if (expr__is_reserved(t, len))
             sem(p, S_RESERVED, "Attribute name is a reserved keyword; reserved keyword: %.*s",
@@ -837,12 +856,7 @@ static expr_node *parse_primary_c(parser *p) {
         break;
     }
     case T_IDENT:
-        if (is_kw(p, "AND") || is_kw(p, "OR") || is_kw(p, "NOT") || is_kw(p, "BETWEEN") ||
-            is_kw(p, "IN")) {
-            syntax_error(p);
-            break;
-        }
-        x = next_is_lparen(p) ? parse_function_c(p) : path_node(p);
+        x = next_is_lparen(p) && !is_grammar_kw(p) ? parse_function_c(p) : path_node(p);
         break;
     case T_NAME:
         x = path_node(p);

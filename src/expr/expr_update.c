@@ -320,7 +320,7 @@ static void finish_lists(upd *u) {
         size_t n = 0;
         for (size_t j = 0; j < l->u.l.n; j++)
             if (l->u.l.items[j] != &tombstone) items[n++] = l->u.l.items[j];
-        qsort(f->app, f->n_app, sizeof *f->app, cmp_pending);
+        if (f->n_app) qsort(f->app, f->n_app, sizeof *f->app, cmp_pending);
         for (size_t j = 0; j < f->n_app; j++) items[n++] = f->app[j].v;
         l->u.l.items = items;
         l->u.l.n = n;

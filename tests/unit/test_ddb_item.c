@@ -86,11 +86,21 @@ TEST(string_and_roundtrip) {
 TEST(numbers_are_canonical) {
     SETUP();
     static const char *cases[][2] = {
-        {"1.50", "1.5"},     {"-0", "0"},        {"0.000", "0"},     {"+5", "5"},
-        {"1e3", "1000"},     {"1E-2", "0.01"},   {".5", "0.5"},      {"5.", "5"},
-        {"007", "7"},        {"-12.3400", "-12.34"}, {"100", "100"}, {"0e999999", "0"},
-        {"1e-130", "0." "0000000000000000000000000000000000000000000000000000000000000000000000000"
-                    "000000000000000000000000000000000000000000000000000000001"},
+        {"1.50", "1.5"},
+        {"-0", "0"},
+        {"0.000", "0"},
+        {"+5", "5"},
+        {"1e3", "1000"},
+        {"1E-2", "0.01"},
+        {".5", "0.5"},
+        {"5.", "5"},
+        {"007", "7"},
+        {"-12.3400", "-12.34"},
+        {"100", "100"},
+        {"0e999999", "0"},
+        {"1e-130", "0."
+                   "0000000000000000000000000000000000000000000000000000000000000000000000000"
+                   "000000000000000000000000000000000000000000000000000000001"},
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(cases); i++) {
         char in[64];
@@ -249,9 +259,9 @@ TEST(set_errors) {
 
 TEST(attribute_value_structure_errors) {
     SETUP();
-    static const char *empty[] = {"{}", "{\"a\":\"\"}", "{\"S\":null}", "{\"M\":{\"a\":{}}}",
-                                  "{\"L\":[{}]}", "{\"L\":[{\"a\":{}}]}", "{\"L\":[null]}",
-                                  "{\"M\":{\"a\":null}}"};
+    static const char *empty[] = {
+        "{}",           "{\"a\":\"\"}",         "{\"S\":null}",   "{\"M\":{\"a\":{}}}",
+        "{\"L\":[{}]}", "{\"L\":[{\"a\":{}}]}", "{\"L\":[null]}", "{\"M\":{\"a\":null}}"};
     for (size_t i = 0; i < DS_ARRAY_LEN(empty); i++) {
         CHECK_EQ_INT(V_err(empty[i]), DS_EINVAL);
         CHECK_EQ_STR(ERR, "Supplied AttributeValue is empty, must contain exactly one of the "
@@ -289,9 +299,11 @@ static const char *deep(int wraps) {
     static ds_buf b;
     ds_buf_reset(&b);
     ds_buf_puts(&b, "{\"pk\":{\"S\":\"x\"},\"data\":");
-    for (int i = 0; i < wraps; i++) ds_buf_puts(&b, i & 1 ? "{\"L\":[" : "{\"M\":{\"n\":");
+    for (int i = 0; i < wraps; i++)
+        ds_buf_puts(&b, i & 1 ? "{\"L\":[" : "{\"M\":{\"n\":");
     ds_buf_puts(&b, "{\"S\":\"leaf\"}");
-    for (int i = wraps - 1; i >= 0; i--) ds_buf_puts(&b, i & 1 ? "]}" : "}}");
+    for (int i = wraps - 1; i >= 0; i--)
+        ds_buf_puts(&b, i & 1 ? "]}" : "}}");
     ds_buf_putc(&b, '}');
     return b.data;
 }
@@ -339,13 +351,15 @@ TEST(items) {
     ds_buf b = DS_BUF_INIT;
     ds_buf_putc(&b, '{');
     ds_buf_putc(&b, '"');
-    for (int i = 0; i < 65535; i++) ds_buf_putc(&b, 'n');
+    for (int i = 0; i < 65535; i++)
+        ds_buf_putc(&b, 'n');
     ds_buf_puts(&b, "\":{\"S\":\"v\"}}");
     m = I(b.data);
     CHECK_EQ_INT(m->u.m.attrs[0].name_len, 65535);
     ds_buf_reset(&b);
     ds_buf_puts(&b, "{\"M\":{\"");
-    for (int i = 0; i < 65536; i++) ds_buf_putc(&b, 'n');
+    for (int i = 0; i < 65536; i++)
+        ds_buf_putc(&b, 'n');
     ds_buf_puts(&b, "\":{\"S\":\"v\"}}}");
     CHECK_EQ_INT(V_err(b.data), DS_EINVAL);
     CHECK_EQ_STR(ERR, "One or more parameter values were invalid: Attribute name is too large, "
@@ -355,8 +369,9 @@ TEST(items) {
 
 TEST(roundtrip_is_identical) {
     SETUP();
-    const char *s = "{\"a\":{\"M\":{\"x\":{\"BS\":[\"AAE=\",\"/w==\"]},\"y\":{\"L\":[{\"N\":\"-0.5\"},"
-                    "{\"SS\":[\"q\"]},{\"BOOL\":false}]}}},\"\xc3\xa9\":{\"B\":\"\"}}";
+    const char *s =
+        "{\"a\":{\"M\":{\"x\":{\"BS\":[\"AAE=\",\"/w==\"]},\"y\":{\"L\":[{\"N\":\"-0.5\"},"
+        "{\"SS\":[\"q\"]},{\"BOOL\":false}]}}},\"\xc3\xa9\":{\"B\":\"\"}}";
     item_value *m = I(s);
     const char *out = WI(m);
     item_value *m2 = I(out);
@@ -376,7 +391,7 @@ TEST(roundtrip_is_identical) {
 TEST(value_sizes_follow_the_guide) {
     SETUP();
     CHECK_EQ_INT(ddb_value_size(V("{\"S\":\"h\\u00e9\"}")), 3); /* UTF-8 bytes */
-    CHECK_EQ_INT(ddb_value_size(V("{\"B\":\"AAH/\"}")), 3);    /* raw bytes */
+    CHECK_EQ_INT(ddb_value_size(V("{\"B\":\"AAH/\"}")), 3);     /* raw bytes */
     CHECK_EQ_INT(ddb_value_size(V("{\"BOOL\":true}")), 1);
     CHECK_EQ_INT(ddb_value_size(V("{\"NULL\":true}")), 1);
     /* numbers: 1 byte per two significant digits, plus 1 */
@@ -412,7 +427,8 @@ TEST(item_sizes) {
 static item_value *dense_list(const char *pk, int count) {
     ds_buf b = DS_BUF_INIT;
     ds_buf_printf(&b, "{\"pk\":{\"S\":\"%s\"},\"data\":{\"L\":[", pk);
-    for (int i = 0; i < count; i++) ds_buf_puts(&b, i ? ",{\"S\":\"aa\"}" : "{\"S\":\"aa\"}");
+    for (int i = 0; i < count; i++)
+        ds_buf_puts(&b, i ? ",{\"S\":\"aa\"}" : "{\"S\":\"aa\"}");
     ds_buf_puts(&b, "]}}");
     item_value *v = I(b.data);
     ds_buf_free(&b);
@@ -433,13 +449,15 @@ TEST(capacity_matches_measured_dynamodb) {
     /* 800 map entries "k0".."k799" of {"S":"v"}: 5 WCU */
     ds_buf b = DS_BUF_INIT;
     ds_buf_puts(&b, "{\"pk\":{\"S\":\"m800\"},\"data\":{\"M\":{");
-    for (int i = 0; i < 800; i++) ds_buf_printf(&b, "%s\"k%d\":{\"S\":\"v\"}", i ? "," : "", i);
+    for (int i = 0; i < 800; i++)
+        ds_buf_printf(&b, "%s\"k%d\":{\"S\":\"v\"}", i ? "," : "", i);
     ds_buf_puts(&b, "}}}");
     CHECK(ddb_write_units(ddb_item_size(I(b.data))) == 5.0);
     /* 500 list elements {"M":{"a":{"S":"b"}}}: 4 WCU */
     ds_buf_reset(&b);
     ds_buf_puts(&b, "{\"pk\":{\"S\":\"nest\"},\"data\":{\"L\":[");
-    for (int i = 0; i < 500; i++) ds_buf_printf(&b, "%s{\"M\":{\"a\":{\"S\":\"b\"}}}", i ? "," : "");
+    for (int i = 0; i < 500; i++)
+        ds_buf_printf(&b, "%s{\"M\":{\"a\":{\"S\":\"b\"}}}", i ? "," : "");
     ds_buf_puts(&b, "]}}");
     CHECK_EQ_INT(ddb_item_size(I(b.data)), 6 + 4 + 3 + 500 * 7);
     CHECK(ddb_write_units(ddb_item_size(I(b.data))) == 4.0);
@@ -451,8 +469,8 @@ TEST(capacity_matches_measured_dynamodb) {
     ds_buf_puts(&b, "}}}");
     CHECK(ddb_write_units(ddb_item_size(I(b.data))) == 5.0);
     /* scalar control: 1 WCU */
-    CHECK(ddb_write_units(ddb_item_size(
-              I("{\"pk\":{\"S\":\"scalar\"},\"n\":{\"N\":\"1\"},\"s\":{\"S\":\"hello\"}}"))) == 1.0);
+    CHECK(ddb_write_units(ddb_item_size(I(
+              "{\"pk\":{\"S\":\"scalar\"},\"n\":{\"N\":\"1\"},\"s\":{\"S\":\"hello\"}}"))) == 1.0);
     ds_buf_free(&b);
 }
 

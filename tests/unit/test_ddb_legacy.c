@@ -52,7 +52,7 @@ static int atg(const char *list) {
 #define FAILS(call, msg)                                                                           \
     do {                                                                                           \
         int rc_ = (call);                                                                          \
-        if (rc_ != DS_EINVAL) T_FAIL("%s: rc %d, expected DS_EINVAL (%s)", #call, rc_, ERR);      \
+        if (rc_ != DS_EINVAL) T_FAIL("%s: rc %d, expected DS_EINVAL (%s)", #call, rc_, ERR);       \
         CHECK_EQ_STR(ERR, msg);                                                                    \
     } while (0)
 
@@ -131,8 +131,8 @@ TEST(every_operator) {
 
 TEST(operator_arity) {
     SETUP();
-    static const char *one[] = {"EQ", "NE", "LE", "LT", "GE", "GT", "CONTAINS", "NOT_CONTAINS",
-                                "BEGINS_WITH"};
+    static const char *one[] = {"EQ", "NE",       "LE",           "LT",         "GE",
+                                "GT", "CONTAINS", "NOT_CONTAINS", "BEGINS_WITH"};
     char f[256], msg[256];
     for (size_t i = 0; i < DS_ARRAY_LEN(one); i++) {
         snprintf(msg, sizeof msg,
@@ -154,15 +154,18 @@ TEST(operator_arity) {
                  NULL),
           "One or more parameter values were invalid: Invalid number of argument(s) for the NULL "
           "ComparisonOperator");
-    FAILS(filter("{\"a\":{\"ComparisonOperator\":\"NOT_NULL\",\"AttributeValueList\":[{\"S\":\"a\"}]}}",
-                 NULL),
-          "One or more parameter values were invalid: Invalid number of argument(s) for the "
-          "NOT_NULL ComparisonOperator");
+    FAILS(
+        filter(
+            "{\"a\":{\"ComparisonOperator\":\"NOT_NULL\",\"AttributeValueList\":[{\"S\":\"a\"}]}}",
+            NULL),
+        "One or more parameter values were invalid: Invalid number of argument(s) for the "
+        "NOT_NULL ComparisonOperator");
     FAILS(filter("{\"a\":{\"ComparisonOperator\":\"IN\"}}", NULL),
           "One or more parameter values were invalid: Invalid number of argument(s) for the IN "
           "ComparisonOperator");
-    FAILS(filter("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"a\"}]}}",
-                 NULL),
+    FAILS(filter(
+              "{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"a\"}]}}",
+              NULL),
           "One or more parameter values were invalid: Invalid number of argument(s) for the "
           "BETWEEN ComparisonOperator");
     FAILS(filter("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"a\"},"
@@ -175,14 +178,15 @@ TEST(operator_arity) {
 TEST(operator_types) {
     SETUP();
     static const char *ordered[] = {"LT", "LE", "GT", "GE", "IN"};
-    static const char *bad[][2] = {{"{\"BOOL\":true}", "BOOL"}, {"{\"NULL\":true}", "NULL"},
-                                   {"{\"SS\":[\"a\"]}", "SS"},  {"{\"NS\":[\"1\"]}", "NS"},
-                                   {"{\"BS\":[\"abcd\"]}", "BS"}, {"{\"M\":{}}", "M"},
-                                   {"{\"L\":[]}", "L"}};
+    static const char *bad[][2] = {
+        {"{\"BOOL\":true}", "BOOL"}, {"{\"NULL\":true}", "NULL"},   {"{\"SS\":[\"a\"]}", "SS"},
+        {"{\"NS\":[\"1\"]}", "NS"},  {"{\"BS\":[\"abcd\"]}", "BS"}, {"{\"M\":{}}", "M"},
+        {"{\"L\":[]}", "L"}};
     char f[256], msg[256];
     for (size_t i = 0; i < DS_ARRAY_LEN(ordered); i++) {
         for (size_t k = 0; k < DS_ARRAY_LEN(bad); k++) {
-            snprintf(f, sizeof f, "{\"a\":{\"ComparisonOperator\":\"%s\",\"AttributeValueList\":[%s]}}",
+            snprintf(f, sizeof f,
+                     "{\"a\":{\"ComparisonOperator\":\"%s\",\"AttributeValueList\":[%s]}}",
                      ordered[i], bad[k][0]);
             snprintf(msg, sizeof msg,
                      "One or more parameter values were invalid: ComparisonOperator %s is not "
@@ -193,7 +197,8 @@ TEST(operator_types) {
     }
     /* CONTAINS: not sets or documents */
     for (size_t k = 2; k < DS_ARRAY_LEN(bad); k++) {
-        snprintf(f, sizeof f, "{\"a\":{\"ComparisonOperator\":\"NOT_CONTAINS\",\"AttributeValueList\":[%s]}}",
+        snprintf(f, sizeof f,
+                 "{\"a\":{\"ComparisonOperator\":\"NOT_CONTAINS\",\"AttributeValueList\":[%s]}}",
                  bad[k][0]);
         snprintf(msg, sizeof msg,
                  "One or more parameter values were invalid: ComparisonOperator NOT_CONTAINS is "
@@ -201,7 +206,8 @@ TEST(operator_types) {
                  bad[k][1]);
         FAILS(filter(f, NULL), msg);
     }
-    FAILS(filter("{\"a\":{\"ComparisonOperator\":\"BEGINS_WITH\",\"AttributeValueList\":[{\"N\":\"1\"}]}}",
+    FAILS(filter("{\"a\":{\"ComparisonOperator\":\"BEGINS_WITH\",\"AttributeValueList\":[{\"N\":"
+                 "\"1\"}]}}",
                  NULL),
           "One or more parameter values were invalid: ComparisonOperator BEGINS_WITH is not valid "
           "for N AttributeValue type");
@@ -221,11 +227,12 @@ TEST(operator_types) {
           "The BETWEEN condition was provided a range where the lower bound is greater than the "
           "upper bound");
     /* numbers order numerically, binary as unsigned bytes */
-    FAILS(filter("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"N\":\"10\"},"
-                 "{\"N\":\"9\"}]}}",
-                 NULL),
-          "The BETWEEN condition was provided a range where the lower bound is greater than the "
-          "upper bound");
+    FAILS(
+        filter("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"N\":\"10\"},"
+               "{\"N\":\"9\"}]}}",
+               NULL),
+        "The BETWEEN condition was provided a range where the lower bound is greater than the "
+        "upper bound");
     OK(filter("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"N\":\"9\"},"
               "{\"N\":\"10\"}]}}",
               NULL));
@@ -292,10 +299,11 @@ TEST(filter_operator_names) {
 
 TEST(filter_combination) {
     SETUP();
-    const char *f = "{\"a\":{\"ComparisonOperator\":\"EQ\",\"AttributeValueList\":[{\"S\":\"x\"}]},"
-                    "\"b\":{\"ComparisonOperator\":\"NULL\"},"
-                    "\"c\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"N\":\"1\"},"
-                    "{\"N\":\"2\"}]}}";
+    const char *f =
+        "{\"a\":{\"ComparisonOperator\":\"EQ\",\"AttributeValueList\":[{\"S\":\"x\"}]},"
+        "\"b\":{\"ComparisonOperator\":\"NULL\"},"
+        "\"c\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"N\":\"1\"},"
+        "{\"N\":\"2\"}]}}";
     OK(filter(f, NULL));
     CHECK_EQ_STR(OUT.text, "(#__f0 = :__f0) AND (attribute_not_exists(#__f1)) AND "
                            "(#__f2 BETWEEN :__f1 AND :__f2)");
@@ -329,7 +337,8 @@ TEST(conditional_operator_rules) {
     FAILS(filter("{}", "\"OR\""), "ConditionalOperator cannot be used without Filter or Expected");
     FAILS(filter(one, "\"AND\""),
           "ConditionalOperator can only be used when Filter or Expected has two or more elements");
-    FAILS(expected(NULL, "\"AND\""), "ConditionalOperator cannot be used without Filter or Expected");
+    FAILS(expected(NULL, "\"AND\""),
+          "ConditionalOperator cannot be used without Filter or Expected");
     FAILS(expected("{\"a\":{\"Exists\":false}}", "\"OR\""),
           "ConditionalOperator can only be used when Filter or Expected has two or more elements");
     FAILS(filter(one, "\"AN\""),
@@ -352,7 +361,8 @@ TEST(expected_forms) {
     OK(expected("{\"a\":{\"Exists\":false}}", NULL));
     CHECK_EQ_STR(OUT.text, "attribute_not_exists(#__e0)");
     CHECK_EQ_INT(OUT.nvalues, 0);
-    OK(expected("{\"a\":{\"ComparisonOperator\":\"GT\",\"AttributeValueList\":[{\"N\":\"3\"}]}}", NULL));
+    OK(expected("{\"a\":{\"ComparisonOperator\":\"GT\",\"AttributeValueList\":[{\"N\":\"3\"}]}}",
+                NULL));
     CHECK_EQ_STR(OUT.text, "#__e0 > :__e0");
     /* a Value may stand in for a one-element list */
     OK(expected("{\"a\":{\"ComparisonOperator\":\"BEGINS_WITH\",\"Value\":{\"S\":\"p\"}}}", NULL));
@@ -409,11 +419,12 @@ TEST(expected_errors) {
                    NULL),
           "One or more parameter values were invalid: AttributeValues inside AttributeValueList "
           "must be of same type");
-    FAILS(expected("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"b\"},"
-                   "{\"S\":\"a\"}]}}",
-                   NULL),
-          "The BETWEEN condition was provided a range where the lower bound is greater than the "
-          "upper bound");
+    FAILS(
+        expected("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"b\"},"
+                 "{\"S\":\"a\"}]}}",
+                 NULL),
+        "The BETWEEN condition was provided a range where the lower bound is greater than the "
+        "upper bound");
     FAILS(expected("{\"a\":{\"ComparisonOperator\":\"XX\",\"Value\":{\"S\":\"a\"}}}", NULL),
           "1 validation error detected: Value 'XX' at 'expected.a.member.comparisonOperator' "
           "failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, "
@@ -429,11 +440,13 @@ TEST(expected_errors) {
     CHECK_EQ_INT(expected("[]", NULL), DS_EPARSE);
 }
 
-/* ---- KeyConditions ---------------------------------------------------------------------------- */
+/* ---- KeyConditions ----------------------------------------------------------------------------
+ */
 
 TEST(key_conditions) {
     SETUP();
-    OK(keyconds("{\"pk\":{\"ComparisonOperator\":\"EQ\",\"AttributeValueList\":[{\"S\":\"u1\"}]}}"));
+    OK(keyconds(
+        "{\"pk\":{\"ComparisonOperator\":\"EQ\",\"AttributeValueList\":[{\"S\":\"u1\"}]}}"));
     CHECK_EQ_STR(OUT.text, "#__k0 = :__k0");
     name_is(0, "#__k0", "pk");
     value_is(0, ":__k0", "{\"S\":\"u1\"}");
@@ -443,12 +456,10 @@ TEST(key_conditions) {
     CHECK_EQ_STR(OUT.text, "#__k0 = :__k0 AND #__k1 BETWEEN :__k1 AND :__k2");
     name_is(1, "#__k1", "sk");
     value_is(2, ":__k2", "{\"N\":\"5\"}");
-    static const char *ops[][2] = {{"LE", "#__k1 <= :__k1"},
-                                   {"LT", "#__k1 < :__k1"},
-                                   {"GE", "#__k1 >= :__k1"},
-                                   {"GT", "#__k1 > :__k1"},
-                                   {"EQ", "#__k1 = :__k1"},
-                                   {"BEGINS_WITH", "begins_with(#__k1, :__k1)"}};
+    static const char *ops[][2] = {
+        {"LE", "#__k1 <= :__k1"}, {"LT", "#__k1 < :__k1"},
+        {"GE", "#__k1 >= :__k1"}, {"GT", "#__k1 > :__k1"},
+        {"EQ", "#__k1 = :__k1"},  {"BEGINS_WITH", "begins_with(#__k1, :__k1)"}};
     for (size_t i = 0; i < DS_ARRAY_LEN(ops); i++) {
         char kc[256], want[128];
         snprintf(kc, sizeof kc,
@@ -468,9 +479,10 @@ TEST(key_condition_errors) {
     SETUP();
     FAILS(keyconds("{}"), "Conditions can be of length 1 or 2 only");
     FAILS(keyconds(NULL), "Conditions can be of length 1 or 2 only");
-    FAILS(keyconds("{\"a\":{\"ComparisonOperator\":\"NULL\"},\"b\":{\"ComparisonOperator\":\"NULL\"},"
-                   "\"c\":{\"ComparisonOperator\":\"NULL\"}}"),
-          "Conditions can be of length 1 or 2 only");
+    FAILS(
+        keyconds("{\"a\":{\"ComparisonOperator\":\"NULL\"},\"b\":{\"ComparisonOperator\":\"NULL\"},"
+                 "\"c\":{\"ComparisonOperator\":\"NULL\"}}"),
+        "Conditions can be of length 1 or 2 only");
     static const char *nonindexable[] = {
         "{\"a\":{\"ComparisonOperator\":\"NULL\"}}",
         "{\"a\":{\"ComparisonOperator\":\"NOT_NULL\"}}",
@@ -486,23 +498,27 @@ TEST(key_condition_errors) {
                    "\"c\":{\"ComparisonOperator\":\"NULL\"}}"),
           "One or more parameter values were invalid: Invalid number of argument(s) for the EQ "
           "ComparisonOperator");
-    FAILS(keyconds("{\"a\":{\"ComparisonOperator\":\"EQ\",\"AttributeValueList\":[{\"N\":\"b\"}]},"
-                   "\"b\":{\"ComparisonOperator\":\"NULL\"},\"c\":{\"ComparisonOperator\":\"NULL\"}}"),
+    FAILS(keyconds(
+              "{\"a\":{\"ComparisonOperator\":\"EQ\",\"AttributeValueList\":[{\"N\":\"b\"}]},"
+              "\"b\":{\"ComparisonOperator\":\"NULL\"},\"c\":{\"ComparisonOperator\":\"NULL\"}}"),
           "The parameter cannot be converted to a numeric value: b");
-    FAILS(keyconds("{\"a\":{\"ComparisonOperator\":\"GT\",\"AttributeValueList\":[{\"BOOL\":true}]}}"),
+    FAILS(keyconds(
+              "{\"a\":{\"ComparisonOperator\":\"GT\",\"AttributeValueList\":[{\"BOOL\":true}]}}"),
           "One or more parameter values were invalid: ComparisonOperator GT is not valid for BOOL "
           "AttributeValue type");
-    FAILS(keyconds("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"b\"},"
-                   "{\"S\":\"a\"}]}}"),
-          "The BETWEEN condition was provided a range where the lower bound is greater than the "
-          "upper bound");
+    FAILS(
+        keyconds("{\"a\":{\"ComparisonOperator\":\"BETWEEN\",\"AttributeValueList\":[{\"S\":\"b\"},"
+                 "{\"S\":\"a\"}]}}"),
+        "The BETWEEN condition was provided a range where the lower bound is greater than the "
+        "upper bound");
     FAILS(keyconds("{\"a\":{}}"),
           "1 validation error detected: Value null at 'keyConditions.a.member.comparisonOperator' "
           "failed to satisfy constraint: Member must not be null");
     CHECK_EQ_INT(keyconds("[]"), DS_EPARSE);
 }
 
-/* ---- AttributeUpdates ---------------------------------------------------------------------------- */
+/* ---- AttributeUpdates
+ * ---------------------------------------------------------------------------- */
 
 TEST(attribute_updates) {
     SETUP();
@@ -559,9 +575,9 @@ TEST(attribute_update_errors) {
     FAILS(updates("{\"a\":{\"Action\":\"ADD\"}}"),
           "One or more parameter values were invalid: Only DELETE action is allowed when no "
           "attribute value is specified");
-    static const char *del[][2] = {{"{\"S\":\"1\"}", "S"},       {"{\"N\":\"1\"}", "N"},
-                                   {"{\"B\":\"Yg==\"}", "B"},    {"{\"NULL\":true}", "NULL"},
-                                   {"{\"BOOL\":true}", "BOOL"},  {"{\"M\":{}}", "M"},
+    static const char *del[][2] = {{"{\"S\":\"1\"}", "S"},      {"{\"N\":\"1\"}", "N"},
+                                   {"{\"B\":\"Yg==\"}", "B"},   {"{\"NULL\":true}", "NULL"},
+                                   {"{\"BOOL\":true}", "BOOL"}, {"{\"M\":{}}", "M"},
                                    {"{\"L\":[]}", "L"}};
     char u[256], msg[256];
     for (size_t i = 0; i < DS_ARRAY_LEN(del); i++) {
@@ -572,8 +588,10 @@ TEST(attribute_update_errors) {
                  del[i][1]);
         FAILS(updates(u), msg);
     }
-    static const char *add[][2] = {{"{\"S\":\"1\"}", "S"},      {"{\"B\":\"Yg==\"}", "B"},
-                                   {"{\"NULL\":true}", "NULL"}, {"{\"BOOL\":true}", "BOOL"},
+    static const char *add[][2] = {{"{\"S\":\"1\"}", "S"},
+                                   {"{\"B\":\"Yg==\"}", "B"},
+                                   {"{\"NULL\":true}", "NULL"},
+                                   {"{\"BOOL\":true}", "BOOL"},
                                    {"{\"M\":{}}", "M"}};
     for (size_t i = 0; i < DS_ARRAY_LEN(add); i++) {
         snprintf(u, sizeof u, "{\"a\":{\"Action\":\"ADD\",\"Value\":%s}}", add[i][0]);
@@ -597,7 +615,8 @@ TEST(attribute_update_errors) {
     CHECK_EQ_INT(updates("{\"a\":{\"Value\":{\"S\":5}}}"), DS_EPARSE);
 }
 
-/* ---- AttributesToGet ------------------------------------------------------------------------------- */
+/* ---- AttributesToGet
+ * ------------------------------------------------------------------------------- */
 
 TEST(attributes_to_get) {
     SETUP();
@@ -624,7 +643,8 @@ TEST(many_placeholders) {
     SETUP();
     ds_buf b = DS_BUF_INIT;
     ds_buf_putc(&b, '[');
-    for (int i = 0; i < 1000; i++) ds_buf_printf(&b, "%s\"attr%d\"", i ? "," : "", i);
+    for (int i = 0; i < 1000; i++)
+        ds_buf_printf(&b, "%s\"attr%d\"", i ? "," : "", i);
     ds_buf_putc(&b, ']');
     OK(atg(b.data));
     CHECK_EQ_INT(OUT.nnames, 1000);

@@ -409,15 +409,15 @@ TEST(cond_limits) {
              "Invalid ConditionExpression: The IN operator is provided with too many operands; "
              "number of operands: 101");
     /* expression size */
-    char *big = repeat("a = :n", " ", 4090, "");
+    char *big = repeat("a = :n", " ", 4091, "");
     COND_ERR(env, big,
              "Invalid ConditionExpression: Expression size has exceeded the maximum allowed "
-             "size; expression size: 4096");
+             "size; expression size: 4097");
     char *fits = repeat("a = :n", " ", 4090, "");
     fits[4095] = 0;
     CHECK_EQ_INT(PC(env, fits, &c), DS_OK);
     /* operators: 300 fine, 301 not (each "a=:n" is one, each OR one) */
-    char *ops300 = repeat("a=:n", " OR a=:n", 149, " OR size(a)>:n");
+    char *ops300 = repeat("NOT (a=:n", " OR a=:n", 149, ")");
     CHECK_EQ_INT(PC(env, ops300, &c), DS_OK);
     char *ops301 = repeat("a=:n", " OR a=:n", 150, "");
     COND_ERR(env, ops301,
@@ -458,10 +458,6 @@ TEST(eval_comparisons_numbers_exact) {
     CHECK_EQ_INT(EVAL("a <= :n", ITEM1), 1);
     CHECK_EQ_INT(EVAL("m.x = :one", ITEM1), 1);
     CHECK_EQ_INT(EVAL("l[1] > :n", ITEM1), 1);
-    /* number text differs, value equal */
-    expr_env *env = ENV(NULL, "{\":v\":{\"N\":\"5.000\"},\":w\":{\"N\":\"-0.5E1\"},"
-                              ":big\":{\"N\":\"99999999999999999999999999999999999999\"}}");
-    (void)env;
 }
 
 TEST(eval_numbers_by_value) {
@@ -589,13 +585,13 @@ TEST(eval_attribute_exists_and_type) {
 }
 
 TEST(eval_begins_with) {
-    expr_env *env = ENV(NULL, "{\":p\":{\"S\":\"abc\"},\":q\":{\"S\":\"b\"},\":e\":{\"S\":\"\"},"
+    expr_env *env = ENV(NAMES, "{\":p\":{\"S\":\"abc\"},\":q\":{\"S\":\"b\"},\":e\":{\"S\":\"\"},"
                               "\":bp\":{\"B\":\"ab\"},\":n\":{\"N\":\"5\"}}");
     struct { const char *e; int want; } cases[] = {
         {"begins_with(s, :p)", 1}, {"begins_with(s, :q)", 0}, {"begins_with(s, :e)", 1},
         {"begins_with(b, :bp)", 1}, {"begins_with(s, :bp)", 0}, {"begins_with(b, :p)", 0},
         {"begins_with(a, :p)", 0}, {"begins_with(nope, :p)", 0}, {"begins_with(s, s)", -1},
-        {"begins_with(s, name)", 1}, {"NOT begins_with(s, :q)", 1},
+        {"begins_with(s, #n)", 1}, {"NOT begins_with(s, :q)", 1},
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(cases); i++) {
         expr_cond *c;
@@ -612,7 +608,7 @@ TEST(eval_begins_with) {
 }
 
 TEST(eval_contains) {
-    expr_env *env = ENV(NULL, "{\":cd\":{\"S\":\"cd\"},\":x\":{\"S\":\"x\"},\":q\":{\"S\":\"q\"},"
+    expr_env *env = ENV(NAMES, "{\":cd\":{\"S\":\"cd\"},\":x\":{\"S\":\"x\"},\":q\":{\"S\":\"q\"},"
                               "\":one\":{\"N\":\"1\"},\":seven\":{\"N\":\"7.0\"},\":z\":{\"S\":\"z\"},"
                               "\":ab\":{\"B\":\"ab\"},\":m\":{\"M\":{\"k\":{\"S\":\"v\"}}},"
                               "\":e\":{\"S\":\"\"}}");
@@ -623,7 +619,7 @@ TEST(eval_contains) {
         {"contains(bs, :ab)", 1}, {"contains(bs, :x)", 0},
         {"contains(l, :z)", 1}, {"contains(l, :seven)", 1}, {"contains(l, :m)", 1},
         {"contains(l, :x)", 0}, {"contains(a, :one)", 0}, {"contains(m, :x)", 0},
-        {"contains(nope, :x)", 0}, {"contains(s, name)", 1},
+        {"contains(nope, :x)", 0}, {"contains(s, #n)", 1},
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(cases); i++) {
         expr_cond *c;
@@ -821,7 +817,7 @@ TEST(update_operator_limit) {
     /* 150 actions "x = a + b" = 150 operators; 300 is fine, 301 not */
     ds_buf b = DS_BUF_INIT;
     ds_buf_puts(&b, "SET ");
-    for (int i = 0; i < 300; i++) ds_buf_printf(&b, "%sa%d = :n + :n", i ? ", " : "", i);
+    for (int i = 0; i < 300; i++) ds_buf_printf(&b, "%sa%d=:n+:n", i ? "," : "", i);
     expr_update *u;
     CHECK_EQ_INT(PU(env, b.data, &u), DS_OK);
     ds_buf_puts(&b, ", z = :n - :n");
@@ -838,14 +834,14 @@ TEST(update_operator_limit) {
 #define OLD                                                                                  \
     "{\"id\":{\"S\":\"k\"},\"a\":{\"N\":\"5\"},\"s\":{\"S\":\"str\"},\"l\":{\"L\":[{\"S\":\"l0\"}," \
     "{\"S\":\"l1\"},{\"S\":\"l2\"},{\"S\":\"l3\"},{\"S\":\"l4\"}]},\"m\":{\"M\":{\"x\":{\"N\":"   \
-    "\"1\"},\"in\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}},\"ss\":{\"SS\":[\"x\",\"y\"]},\"ns\":{"    \
+    "\"1\"},\"inr\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}},\"ss\":{\"SS\":[\"x\",\"y\"]},\"ns\":{"    \
     "\"NS\":[\"1\",\"2\"]}}"
 
 TEST(update_set_basic) {
     UPD_OK("SET b = :s, a = :one", OLD,
            "{\"id\":{\"S\":\"k\"},\"a\":{\"N\":\"1\"},\"s\":{\"S\":\"str\"},\"l\":{\"L\":[{\"S\":"
            "\"l0\"},{\"S\":\"l1\"},{\"S\":\"l2\"},{\"S\":\"l3\"},{\"S\":\"l4\"}]},\"m\":{\"M\":{"
-           "\"x\":{\"N\":\"1\"},\"in\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}},\"ss\":{\"SS\":[\"x\","
+           "\"x\":{\"N\":\"1\"},\"inr\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}},\"ss\":{\"SS\":[\"x\","
            "\"y\"]},\"ns\":{\"NS\":[\"1\",\"2\"]},\"b\":{\"S\":\"abc\"}}");
     UPD_OK("SET a = :n", NULL, "{\"a\":{\"N\":\"5\"}}");
     UPD_OK("SET #n = :s", NULL, "{\"name\":{\"S\":\"abc\"}}");
@@ -875,14 +871,17 @@ TEST(update_arithmetic_exact) {
     UPD_OK("SET a = a + :one",
            "{\"a\":{\"N\":\"99999999999999999999999999999999999998\"}}",
            "{\"a\":{\"N\":\"99999999999999999999999999999999999999\"}}");
-    UPD_OK("SET a = a - :one", "{\"a\":{\"N\":\"1E+125\"}}",
-           "{\"a\":{\"N\":\"99999999999999999999999999999999999999E+87\"}}");
+    UPD_OK("SET a = a + :one", "{\"a\":{\"N\":\"1E+37\"}}",
+           "{\"a\":{\"N\":\"10000000000000000000000000000000000001\"}}");
+    UPD_RUNERR("SET a = a + :one", "{\"a\":{\"N\":\"1E+38\"}}",
+               "Number overflow. Attempting to store a number with magnitude larger than "
+               "supported range");
     item_value *o;
     CHECK_EQ_INT(UPD("SET a = a + :one", "{\"a\":{\"N\":\"0.1\"}}", &o), DS_OK);
     item_value *a = (item_value *)item_get(o, "a", 1);
     CHECK(a && a->u.s.len == 3 && !memcmp(a->u.s.p, "1.1", 3));
-    /* 38 nines + 1 needs 39 digits: refused */
-    UPD_RUNERR("SET a = a + :one", "{\"a\":{\"N\":\"99999999999999999999999999999999999999\"}}",
+    /* 38 nines + 0.1 needs 39 digits: refused */
+    UPD_RUNERR("SET a = a + b", "{\"a\":{\"N\":\"99999999999999999999999999999999999999\"},\"b\":{\"N\":\"0.1\"}}",
                "Number overflow. Attempting to store a number with magnitude larger than "
                "supported range");
     UPD_RUNERR("SET a = a + a", "{\"a\":{\"N\":\"9.9999999999999999999999999999999999999E+125\"}}",
@@ -935,7 +934,7 @@ TEST(update_remove) {
     /* indexes refer to the old list: both go, the rest shift down */
     UPD_OK("REMOVE l[1], l[2]", OLD "",
            "{\"id\":{\"S\":\"k\"},\"a\":{\"N\":\"5\"},\"s\":{\"S\":\"str\"},\"l\":{\"L\":[{\"S\":"
-           "\"l0\"},{\"S\":\"l3\"},{\"S\":\"l4\"}]},\"m\":{\"M\":{\"x\":{\"N\":\"1\"},\"in\":{"
+           "\"l0\"},{\"S\":\"l3\"},{\"S\":\"l4\"}]},\"m\":{\"M\":{\"x\":{\"N\":\"1\"},\"inr\":{"
            "\"M\":{\"deep\":{\"S\":\"d\"}}}}},\"ss\":{\"SS\":[\"x\",\"y\"]},\"ns\":{\"NS\":[\"1\","
            "\"2\"]}}");
     UPD_OK("REMOVE l[9]", "{\"l\":{\"L\":[{\"S\":\"a\"}]}}", "{\"l\":{\"L\":[{\"S\":\"a\"}]}}");
@@ -991,10 +990,10 @@ TEST(update_delete) {
 }
 
 TEST(update_all_clauses_together) {
-    UPD_OK("SET a = a + :one, m.in.deep = :s REMOVE l[0], s ADD ns :ns, cnt :n DELETE ss :ss",
+    UPD_OK("SET a = a + :one, m.inr.deep = :s REMOVE l[0], s ADD ns :ns, cnt :n DELETE ss :ss",
            OLD,
            "{\"id\":{\"S\":\"k\"},\"a\":{\"N\":\"6\"},\"l\":{\"L\":[{\"S\":\"l1\"},{\"S\":\"l2\"},"
-           "{\"S\":\"l3\"},{\"S\":\"l4\"}]},\"m\":{\"M\":{\"x\":{\"N\":\"1\"},\"in\":{\"M\":{"
+           "{\"S\":\"l3\"},{\"S\":\"l4\"}]},\"m\":{\"M\":{\"x\":{\"N\":\"1\"},\"inr\":{\"M\":{"
            "\"deep\":{\"S\":\"abc\"}}}}},\"ns\":{\"NS\":[\"1\",\"2\"]},\"cnt\":{\"N\":\"5\"}}");
 }
 
@@ -1003,7 +1002,7 @@ TEST(update_does_not_mutate_old_and_shares) {
     ds_buf before = DS_BUF_INIT, after = DS_BUF_INIT;
     CHECK_EQ_INT(item_encode(&before, old), DS_OK);
     expr_update *u;
-    CHECK_EQ_INT(PU(DENV(), "SET m.in.deep = :n, l[1] = :n, l[8] = :s, z = m REMOVE l[0], a "
+    CHECK_EQ_INT(PU(DENV(), "SET m.inr.deep = :n, l[1] = :n, l[8] = :s, z = m REMOVE l[0], a "
                             "ADD ns :ns DELETE ss :ss", &u), DS_OK);
     item_value *o;
     CHECK_EQ_INT(expr_apply_update(ta(), u, old, &o, ERR, sizeof ERR), DS_OK);
@@ -1058,8 +1057,8 @@ static int PROJ(const char *s, const char *item, const char *want) {
 TEST(projection_paths) {
     CHECK(PROJ("a, s", OLD, "{\"a\":{\"N\":\"5\"},\"s\":{\"S\":\"str\"}}"));
     CHECK(PROJ("a, nope", OLD, "{\"a\":{\"N\":\"5\"}}"));
-    CHECK(PROJ("m.in.deep", OLD, "{\"m\":{\"M\":{\"in\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}}}"));
-    CHECK(PROJ("m.x, m.in", OLD, "{\"m\":{\"M\":{\"x\":{\"N\":\"1\"},\"in\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}}}"));
+    CHECK(PROJ("m.inr.deep", OLD, "{\"m\":{\"M\":{\"inr\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}}}"));
+    CHECK(PROJ("m.x, m.inr", OLD, "{\"m\":{\"M\":{\"x\":{\"N\":\"1\"},\"inr\":{\"M\":{\"deep\":{\"S\":\"d\"}}}}}}"));
     CHECK(PROJ("l[3], l[1], l[99]", OLD, "{\"l\":{\"L\":[{\"S\":\"l1\"},{\"S\":\"l3\"}]}}"));
     CHECK(PROJ("m.nope, l[7]", OLD, "{}"));
     CHECK(PROJ("a.b, m[0]", OLD, "{}"));
@@ -1159,10 +1158,10 @@ TEST(key_condition_check_schema) {
     CHECK_EQ_INT(KC("sk >= :n", &kc), DS_OK);
     CHECK_EQ_INT(expr_key_cond_check(&kc, "pk", 2, "sk", 2, ERR, sizeof ERR), DS_EINVAL);
     CHECK_EQ_STR(ERR, "Query condition missed key schema element: pk");
-    CHECK_EQ_INT(KC("other = :s", &kc), DS_OK);
+    CHECK_EQ_INT(KC("oth = :s", &kc), DS_OK);
     CHECK_EQ_INT(expr_key_cond_check(&kc, "pk", 2, "sk", 2, ERR, sizeof ERR), DS_EINVAL);
     CHECK_EQ_STR(ERR, "Query key condition not supported");
-    CHECK_EQ_INT(KC("pk = :s AND other > :n", &kc), DS_OK);
+    CHECK_EQ_INT(KC("pk = :s AND oth > :n", &kc), DS_OK);
     CHECK_EQ_INT(expr_key_cond_check(&kc, "pk", 2, "sk", 2, ERR, sizeof ERR), DS_EINVAL);
     CHECK_EQ_STR(ERR, "Query condition missed key schema element: sk");
     CHECK_EQ_INT(KC("pk = :s AND sk > :n", &kc), DS_OK);
