@@ -82,15 +82,19 @@ static void refresh_usage(api_ctx *ctx) {
     if (at && now - at < 200) return;
     if (!atomic_compare_exchange_strong(&ctx->usage_at_ms, &at, now)) return;
     uint64_t disk = 0;
-    if (ctx->limits.max_disk && engine_disk_usage(ctx->engine, &disk) == DS_OK)
+    if (ctx->limits.max_disk && engine_disk_usage(ctx->engine, &disk) == DS_OK) {
         atomic_store(&ctx->disk_bytes, disk);
+        atomic_store(&ctx->admitted_bytes, 0);
+    }
     if (ctx->limits.max_memory) atomic_store(&ctx->mem_bytes, resident_bytes());
 }
 
-int api_over_storage_limit(api_ctx *ctx, const char **which) {
+int api_over_storage_limit(api_ctx *ctx, size_t incoming, const char **which) {
     if (!ctx->limits.max_disk && !ctx->limits.max_memory) return 0;
     refresh_usage(ctx);
-    if (ctx->limits.max_disk && atomic_load(&ctx->disk_bytes) >= ctx->limits.max_disk) {
+    if (ctx->limits.max_disk &&
+        atomic_load(&ctx->disk_bytes) + atomic_fetch_add(&ctx->admitted_bytes, incoming) >=
+            ctx->limits.max_disk) {
         *which = "disk";
         return 1;
     }

@@ -35,6 +35,7 @@ typedef struct api_ctx {
     api_limits limits;
     /* private: cached usage, refreshed at most every 200 ms */
     _Atomic uint64_t usage_at_ms, disk_bytes, mem_bytes;
+    _Atomic uint64_t admitted_bytes; /* write bytes admitted since disk_bytes was measured */
 } api_ctx;
 
 /* The http_handler_fn of the client port; ud is the api_ctx. */
@@ -64,8 +65,12 @@ void api_reply_json(http_request *req, int status, ds_buf *body);
 /* Responds with a status and no body (204). */
 void api_reply_empty(http_request *req, int status);
 
-/* 1 when the node is over its disk or memory limit (writes are refused). */
-int api_over_storage_limit(api_ctx *ctx, const char **which);
+/* Admission of a write of about `incoming` bytes: 1 when the node is over
+ * its disk or memory limit (the write is refused; *which names the limit),
+ * else 0 and the bytes are counted until the next measurement, so a burst of
+ * writes between two measurements cannot overshoot the disk limit by more
+ * than about one write. */
+int api_over_storage_limit(api_ctx *ctx, size_t incoming, const char **which);
 
 /* Responds 503 ServiceUnavailable with Retry-After: the node is over its
  * `what` ("disk", "memory") limit. */

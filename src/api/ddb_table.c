@@ -252,7 +252,7 @@ void ddb_create_table(ddb_req *r) {
         goto out;
     }
     const char *which;
-    if (api_over_storage_limit(r->ctx, &which)) {
+    if (api_over_storage_limit(r->ctx, r->req->body.len, &which)) {
         ddb_error(r->req, 503, "ServiceUnavailableException",
                   "the node is over its %s limit; retry later", which);
         goto out;

@@ -243,7 +243,7 @@ static ddb_write *new_write(ddb_req *r, write_kind kind) {
 
 static int storage_limit(ddb_req *r) {
     const char *which;
-    if (!api_over_storage_limit(r->ctx, &which)) return 0;
+    if (!api_over_storage_limit(r->ctx, r->req->body.len, &which)) return 0;
     ddb_error(r->req, 503, "ServiceUnavailableException",
               "the node is over its %s limit and refuses writes for now; retry later", which);
     return -1;

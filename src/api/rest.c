@@ -269,7 +269,7 @@ static void tenant_describe(api_ctx *ctx, http_request *req, meta_tenant *t) {
 
 static void tenant_create(api_ctx *ctx, http_request *req, ds_slice name) {
     const char *which;
-    if (api_over_storage_limit(ctx, &which)) return api_unavailable(ctx, req, which);
+    if (api_over_storage_limit(ctx, req->body.len, &which)) return api_unavailable(ctx, req, which);
     char nm[META_TENANT_MAX + 1];
     memcpy(nm, name.p, name.len);
     nm[name.len] = 0;
@@ -400,7 +400,7 @@ static void table_create(api_ctx *ctx, http_request *req, meta_tenant *t, ds_sli
         }
     }
     const char *which;
-    if (api_over_storage_limit(ctx, &which)) return api_unavailable(ctx, req, which);
+    if (api_over_storage_limit(ctx, req->body.len, &which)) return api_unavailable(ctx, req, which);
     meta_table *tb;
     int rc = meta_table_create(ctx->meta, t, name.p, name.len, &spec, &tb);
     if (rc == DS_EEXIST)
@@ -550,7 +550,7 @@ static void write_done(ds_op *op) {
 static void entry_write(api_ctx *ctx, http_request *req, meta_table *tb, const key_part *id) {
     int is_delete = !strcmp(req->method, "DELETE"), is_post = !strcmp(req->method, "POST");
     const char *which;
-    if (!is_delete && api_over_storage_limit(ctx, &which)) return api_unavailable(ctx, req, which);
+    if (!is_delete && api_over_storage_limit(ctx, req->body.len, &which)) return api_unavailable(ctx, req, which);
     rest_write *w = ds_arena_calloc(req->arena, sizeof *w);
     w->req = req;
     w->ctx = ctx;

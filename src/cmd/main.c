@@ -59,9 +59,11 @@ static int load_identity(const char *dir, const char *name, ds_identity *id) {
 }
 
 /* The admin token: from the config, else DATA/admin.token, else a new one
- * saved there (0600). */
-static int admin_token(ds_config *cfg) {
+ * saved there (0600). *origin says which, for the start-up lines. */
+static int admin_token(ds_config *cfg, const char **origin) {
+    *origin = "from the configuration";
     if (cfg->admin_token[0]) return 0;
+    *origin = "in DATA/admin.token";
     char path[4200], err[512];
     snprintf(path, sizeof path, "%s/admin.token", cfg->data);
     FILE *f = fopen(path, "r");
@@ -77,6 +79,7 @@ static int admin_token(ds_config *cfg) {
         cfg->admin_token[strcspn(cfg->admin_token, "\r\n")] = 0;
         if (ok && cfg->admin_token[0]) return 0;
     }
+    *origin = NULL; /* made now: printed once */
     unsigned char r[24];
     crypto_random(r, sizeof r);
     ds_buf hex = DS_BUF_INIT;
@@ -91,9 +94,13 @@ static int admin_token(ds_config *cfg) {
     return 0;
 }
 
+/* Secrets reach stdout only when the server made them, at the start that
+ * made them; otherwise the start-up lines say where they are. */
 static int dev_tenant(ds_config *cfg, meta *m) {
     meta_tenant *t = meta_tenant_get(m, "dev", 3);
+    int show_secret = 0;
     if (!t) {
+        show_secret = !cfg->dev_secret_key[0];
         int rc = meta_tenant_create(m, "dev", cfg->dev_access_key[0] ? cfg->dev_access_key : NULL,
                                     cfg->dev_secret_key[0] ? cfg->dev_secret_key : NULL, &t);
         if (rc) {
@@ -105,8 +112,12 @@ static int dev_tenant(ds_config *cfg, meta *m) {
                (cfg->dev_secret_key[0] && strcmp(cfg->dev_secret_key, t->secret))) {
         ds_warn("the development tenant already exists with other credentials; keeping them");
     }
-    printf("dstore: development tenant \"dev\": access key %s, secret key %s\n", t->access_key,
-           t->secret);
+    if (show_secret)
+        printf("dstore: development tenant \"dev\": access key %s, secret key %s (shown once)\n",
+               t->access_key, t->secret);
+    else
+        printf("dstore: development tenant \"dev\": access key %s (secret as configured or as "
+               "shown at its creation)\n", t->access_key);
     meta_tenant_release(t);
     return 0;
 }
@@ -177,7 +188,8 @@ static int serve(int argc, char **argv) {
         goto out;
     }
     identity_wipe(&control_id);
-    if (admin_token(&cfg) || dev_tenant(&cfg, m)) goto out;
+    const char *token_origin;
+    if (admin_token(&cfg, &token_origin) || dev_tenant(&cfg, m)) goto out;
 
     rt = router_local_new(r);
     ctx = ds_calloc(1, sizeof *ctx);
@@ -200,7 +212,12 @@ static int serve(int argc, char **argv) {
     }
     ctx->http = hs;
     printf("dstore: node %s, data in %s\n", node_id.uuid, cfg.data);
-    printf("dstore: admin token: %s\n", cfg.admin_token);
+    if (token_origin && !strcmp(token_origin, "in DATA/admin.token"))
+        printf("dstore: admin token in %s/admin.token\n", cfg.data);
+    else if (token_origin)
+        printf("dstore: admin token %s\n", token_origin);
+    else printf("dstore: admin token: %s (shown once; kept in %s/admin.token)\n", cfg.admin_token,
+                cfg.data);
     printf("dstore: listening on http://%s:%d\n", host, http_server_port(hs));
     fflush(stdout);
 

@@ -200,6 +200,26 @@ def test_in_operand_limit(ddb, ddb_raw, make_table):
                      ConditionExpression="v IN (%s)" % ", ".join(sorted(vals)), ExpressionAttributeValues=vals)
 
 
+def test_return_values_on_condition_check_failure_raw(server, ddb, make_table):
+    # The same parameter sent on the wire directly (the installed botocore predates it):
+    # API Reference PutItem, ReturnValuesOnConditionCheckFailure ALL_OLD returns the item's
+    # attributes with the ConditionalCheckFailedException (its "Item" member).
+    t = make_table()
+    ddb.put_item(TableName=t, Item={"pk": S("k"), "v": N(1)})
+    r = raw_ddb(server, "PutItem", {"TableName": t, "Item": {"pk": {"S": "k"}, "v": {"N": "2"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+    assert r.status == 400, r
+    assert error_type(r) == "ConditionalCheckFailedException", r
+    assert r.json().get("Item") == {"pk": {"S": "k"}, "v": {"N": "1"}}, r
+    r = raw_ddb(server, "PutItem", {"TableName": t, "Item": {"pk": {"S": "k"}, "v": {"N": "2"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                    "ReturnValuesOnConditionCheckFailure": "NONE"})
+    assert error_type(r) == "ConditionalCheckFailedException", r
+    assert "Item" not in r.json(), r
+    assert get(ddb, t, {"pk": S("k")})["v"] == N(1)
+
+
 def test_return_values_on_condition_check_failure(ddb, make_table):
     import botocore.session
     shape = botocore.session.get_session().get_service_model("dynamodb").operation_model("PutItem").input_shape

@@ -197,19 +197,41 @@ def test_attributes_to_get_on_get_item(mddb, legacy_query_table):
     assert r["Item"] == {"v": N(20)}, r
 
 
-def test_mixing_legacy_and_expressions_rejected(ddb_raw, legacy_query_table):
-    t = legacy_query_table
-    validation_error(ddb_raw.get_item, TableName=t, Key={"pk": S("a"), "sk": N(2)},
-                     AttributesToGet=["v"], ProjectionExpression="x")
-    validation_error(ddb_raw.put_item, TableName=t, Item={"pk": S("a"), "sk": N(99)},
-                     Expected={"pk": {"Exists": False}}, ConditionExpression="attribute_not_exists(pk)")
-    validation_error(ddb_raw.update_item, TableName=t, Key={"pk": S("a"), "sk": N(99)},
-                     AttributeUpdates={"v": {"Action": "PUT", "Value": N(1)}},
-                     UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": N(1)})
-    validation_error(ddb_raw.query, TableName=t,
-                     KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("a")]}},
-                     FilterExpression="v > :v", ExpressionAttributeValues={":v": N(1)})
-    assert get(ddb_raw, t, {"pk": S("a"), "sk": N(99)}) is None
+MIXED = {
+    "GetItem AttributesToGet+ProjectionExpression": ("get_item", dict(
+        Key={"pk": S("a"), "sk": N(2)}, AttributesToGet=["v"], ProjectionExpression="x")),
+    "PutItem Expected+ConditionExpression": ("put_item", dict(
+        Item={"pk": S("a"), "sk": N(99)}, Expected={"pk": {"Exists": False}},
+        ConditionExpression="attribute_not_exists(pk)")),
+    "UpdateItem AttributeUpdates+UpdateExpression": ("update_item", dict(
+        Key={"pk": S("a"), "sk": N(99)}, AttributeUpdates={"v": {"Action": "PUT", "Value": N(1)}},
+        UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": N(1)})),
+    "UpdateItem AttributeUpdates+ConditionExpression": ("update_item", dict(
+        Key={"pk": S("a"), "sk": N(99)}, AttributeUpdates={"v": {"Action": "PUT", "Value": N(1)}},
+        ConditionExpression="attribute_not_exists(pk)")),
+    "Query KeyConditions+FilterExpression": ("query", dict(
+        KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("a")]}},
+        FilterExpression="v > :v", ExpressionAttributeValues={":v": N(1)})),
+    "Query KeyConditions+ProjectionExpression": ("query", dict(
+        KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("a")]}},
+        ProjectionExpression="v")),
+    "Query KeyConditionExpression+AttributesToGet": ("query", dict(
+        KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("a")}, AttributesToGet=["v"])),
+    "Query KeyConditionExpression+QueryFilter": ("query", dict(
+        KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("a")},
+        QueryFilter={"v": {"ComparisonOperator": "GT", "AttributeValueList": [N(1)]}})),
+    "Scan ScanFilter+ProjectionExpression": ("scan", dict(
+        ScanFilter={"v": {"ComparisonOperator": "GT", "AttributeValueList": [N(1)]}}, ProjectionExpression="v")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MIXED))
+def test_mixing_legacy_and_expressions_rejected(ddb_raw, legacy_query_table, case):
+    # Developer Guide, LegacyConditionalParameters: "DynamoDB does not allow mixing legacy
+    # conditional parameters and expression parameters in a single call."
+    op, kw = MIXED[case]
+    validation_error(getattr(ddb_raw, op), TableName=legacy_query_table, **kw)
+    assert get(ddb_raw, legacy_query_table, {"pk": S("a"), "sk": N(99)}) is None
 
 
 def test_key_conditions_errors(ddb_raw, legacy_query_table):

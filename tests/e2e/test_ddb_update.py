@@ -220,6 +220,8 @@ def test_expression_attribute_errors(ddb_raw, make_table):
         ("DELETE a :v", {":v": {"SS": ["x"]}}, None),
         ("ADD a :v", {":v": {"SS": ["x"]}}, None),
         ("SET l = list_append(l, :n)", {":n": N(1)}, None),
+        ("SET x = :empty", {":empty": {"SS": []}}, None),
+        ("ADD x :ns", {":ns": {"NS": ["1", "1"]}}, None),
         # arithmetic on a missing attribute
         ("SET a = nope + :one", {":one": N(1)}, None),
         # syntax
@@ -232,6 +234,15 @@ def test_expression_attribute_errors(ddb_raw, make_table):
     for expr, vals, names in bad:
         validation_error(upd, c, t, k, expr, vals, names)
     assert_item(get(c, t, k), {"pk": S("e"), "a": N(1), "s": S("str"), "l": {"L": []}})
+
+
+def test_set_type_mismatch(ddb, make_table):
+    t = make_table()
+    ddb.put_item(TableName=t, Item={"pk": S("m"), "ss": {"SS": ["a"]}})
+    validation_error(upd, ddb, t, {"pk": S("m")}, "ADD ss :v", {":v": {"NS": ["1"]}})
+    validation_error(upd, ddb, t, {"pk": S("m")}, "DELETE ss :v", {":v": {"NS": ["1"]}})
+    validation_error(upd, ddb, t, {"pk": S("m")}, "DELETE ss :v", {":v": S("a")})
+    assert get(ddb, t, {"pk": S("m")})["ss"] == {"SS": ["a"]}
 
 
 def test_reserved_word_with_placeholder_works(ddb, make_table):
