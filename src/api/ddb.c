@@ -328,24 +328,29 @@ int ddb_parse_exprs(ddb_req *r, const json_value *obj, int which, ddb_exprs *out
     char err[1024];
     int bad = 0;
     const char *legacy_filter = which & DDB_X_QUERY_FILTER ? "QueryFilter" : "ScanFilter";
-    /* Which expression and legacy parameters are present? */
-    const char *used_expr = NULL, *used_legacy = NULL;
-    /* KeyConditions is the exception: DynamoDB takes it together with a
-     * FilterExpression or ProjectionExpression. */
+    /* DynamoDB refuses any legacy parameter together with any expression
+     * parameter (measured against the live service: QueryFilter with
+     * KeyConditionExpression is refused too), naming all of each side. */
+    ds_buf used_expr = DS_BUF_INIT, used_legacy = DS_BUF_INIT;
     for (size_t i = 0; i < DS_ARRAY_LEN(expr_params); i++) {
         const char *lg = expr_params[i].legacy ? expr_params[i].legacy : legacy_filter;
         if (!(which & expr_params[i].which)) continue;
-        if (json_get(obj, expr_params[i].expr) && expr_params[i].which != DDB_X_KEY)
-            used_expr = expr_params[i].expr;
-        if (json_get(obj, lg) && expr_params[i].which != DDB_X_KEY) used_legacy = lg;
+        const json_value *e = json_get(obj, expr_params[i].expr), *l = json_get(obj, lg);
+        if (e && e->type != JSON_NULL)
+            ds_buf_printf(&used_expr, "%s%s", used_expr.len ? ", " : "", expr_params[i].expr);
+        if (l && l->type != JSON_NULL)
+            ds_buf_printf(&used_legacy, "%s%s", used_legacy.len ? ", " : "", lg);
     }
-    if (used_expr && used_legacy) {
+    if (used_expr.len && used_legacy.len) {
         ddb_invalid(r, "Can not use both expression and non-expression parameters in the same "
                        "request: Non-expression parameters: {%s} Expression parameters: {%s}",
-                    used_legacy, used_expr);
+                    used_legacy.data, used_expr.data);
+        ds_buf_free(&used_expr), ds_buf_free(&used_legacy);
         return -1;
     }
-    if (used_legacy && (json_get(obj, "ExpressionAttributeNames") ||
+    int any_legacy = used_legacy.len > 0;
+    ds_buf_free(&used_expr), ds_buf_free(&used_legacy);
+    if (any_legacy && (json_get(obj, "ExpressionAttributeNames") ||
                         json_get(obj, "ExpressionAttributeValues"))) {
         ddb_invalid(r, "ExpressionAttributeNames and ExpressionAttributeValues can only be "
                        "specified when using expressions");

@@ -290,6 +290,13 @@ void ddb_query(ddb_req *r) {
         ddb_invalid(r, "%s", err);
         goto fail;
     }
+    const char *keys[2] = {tb->pk_name, tb->sk_type ? tb->sk_name : NULL};
+    for (int i = 0; i < 2; i++)
+        if (keys[i] && expr_cond_references(x.filter, keys[i], strlen(keys[i]))) {
+            ddb_invalid(r, "Filter Expression can only contain non-primary key attributes: "
+                           "Primary key attribute: %s", keys[i]);
+            goto fail;
+        }
     key_part pk, v1, v2;
     if (key_value_part(x.key.pk_value, tb->pk_type, &pk) ||
         (x.key.sk_op != EXPR_SK_NONE && key_value_part(x.key.sk_v1, tb->sk_type, &v1)) ||

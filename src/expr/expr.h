@@ -153,6 +153,10 @@ int expr_eval(const expr_cond *c, const item_value *item, int *result, char *err
 int expr_apply_update(ds_arena *a, const expr_update *u, const item_value *old,
                       item_value **out, char *err, size_t errlen);
 
+/* Returns 1 if condition c names top-level attribute attr (len bytes)
+ * anywhere (a Query filter may not name key attributes). */
+int expr_cond_references(const expr_cond *c, const char *attr, size_t len);
+
 /* Returns 1 if any action of u has a path starting at top-level attribute
  * attr (len bytes), else 0 (used to refuse updates of key attributes). */
 int expr_update_touches(const expr_update *u, const char *attr, size_t len);

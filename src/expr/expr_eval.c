@@ -311,3 +311,17 @@ int expr_updated_attrs(ds_arena *a, const expr_update *u, const item_value *item
     *out = r ? r : empty_map(a);
     return DS_OK;
 }
+
+static int node_references(const expr_node *n, const char *attr, size_t len) {
+    if (!n) return 0;
+    if (n->kind == XN_PATH && n->path && n->path->n && n->path->e[0].len == len &&
+        !memcmp(n->path->e[0].name, attr, len))
+        return 1;
+    for (uint32_t i = 0; i < n->nargs; i++)
+        if (node_references(n->args[i], attr, len)) return 1;
+    return 0;
+}
+
+int expr_cond_references(const expr_cond *c, const char *attr, size_t len) {
+    return c && node_references(c->root, attr, len);
+}

@@ -93,6 +93,11 @@ def test_batch_write_limits_and_errors(ddb, ddb_raw, make_table):
     validation_error(ddb_raw.batch_write_item, RequestItems={t1: [
         {"PutRequest": {"Item": {"pk": S("good")}}}, {"PutRequest": {"Item": {"pk": N(1)}}}]})
     assert get(ddb, t1, {"pk": S("good")}) is None
+    # an item over 400 KB fails the batch (Constraints: item size)
+    validation_error(ddb_raw.batch_write_item, RequestItems={t1: [
+        {"PutRequest": {"Item": {"pk": S("small")}}},
+        {"PutRequest": {"Item": {"pk": S("huge"), "d": S("x" * (401 * 1024))}}}]})
+    assert get(ddb, t1, {"pk": S("small")}) is None and get(ddb, t1, {"pk": S("huge")}) is None
     # a missing table
     expect_error("ResourceNotFoundException", ddb.batch_write_item, RequestItems={
         unique("missing"): [{"PutRequest": {"Item": {"pk": S("a")}}}]})

@@ -162,6 +162,19 @@ def test_paging_covers_everything_once(mddb, qtables):
                     assert pg["LastEvaluatedKey"] == {"pk": last["pk"], "sk": last["sk"]}, pg
 
 
+def test_resume_after_start_key_deleted(ddb, make_table):
+    # ExclusiveStartKey is a position: paging goes on correctly even if that item is gone.
+    t = make_table(hash_key=("pk", "S"), range_key=("sk", "N"))
+    for i in range(10):
+        ddb.put_item(TableName=t, Item={"pk": S("p"), "sk": N(i)})
+    r = ddb.query(TableName=t, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")}, Limit=4)
+    assert nums(r["Items"]) == ["0", "1", "2", "3"]
+    ddb.delete_item(TableName=t, Key=r["LastEvaluatedKey"])
+    rest, _ = query_all(ddb, TableName=t, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")},
+                        ExclusiveStartKey=r["LastEvaluatedKey"], Limit=4)
+    assert nums(rest) == [str(i) for i in range(4, 10)]
+
+
 def test_paging_with_filter(mddb, qtables):
     # Limit counts items read before the filter: pages may be short or empty, but all matches come.
     items, pages = query_all(mddb, TableName=qtables["N"], KeyConditionExpression="pk = :p",

@@ -119,6 +119,24 @@ def test_scan_errors(ddb_raw, stable):
     expect_error("ResourceNotFoundException", c.scan, TableName=unique("missing"))
 
 
+def test_scan_after_deletes_and_resume(ddb, make_table):
+    t = make_table()
+    for i in range(20):
+        ddb.put_item(TableName=t, Item={"pk": S("k%02d" % i)})
+    for i in range(0, 20, 2):
+        ddb.delete_item(TableName=t, Key={"pk": S("k%02d" % i)})
+    items, _ = scan_all(ddb, TableName=t)
+    assert sorted(i["pk"]["S"] for i in items) == ["k%02d" % i for i in range(1, 20, 2)]
+    # resume from a key that was deleted in between
+    r = ddb.scan(TableName=t, Limit=3)
+    first = [i["pk"]["S"] for i in r["Items"]]
+    ddb.delete_item(TableName=t, Key=r["LastEvaluatedKey"])
+    rest, _ = scan_all(ddb, TableName=t, ExclusiveStartKey=r["LastEvaluatedKey"], Limit=3)
+    names = first + [i["pk"]["S"] for i in rest]
+    assert len(names) == len(set(names)) == 10, names
+    assert sorted(names) == ["k%02d" % i for i in range(1, 20, 2)]
+
+
 def test_scan_empty_table(ddb, make_table):
     t = make_table()
     r = ddb.scan(TableName=t)

@@ -233,6 +233,14 @@ def test_tenants_see_only_their_tables(server, ddb, make_table):
     expect_error("ResourceNotFoundException", other.client.describe_table, TableName=mine)
     expect_error("ResourceNotFoundException", other.client.get_item, TableName=mine, Key={"pk": S("secret")})
     expect_error("ResourceNotFoundException", other.client.put_item, TableName=mine, Item={"pk": S("x")})
+    expect_error("ResourceNotFoundException", other.client.scan, TableName=mine)
+    expect_error("ResourceNotFoundException", other.client.query, TableName=mine, KeyConditionExpression="pk = :p",
+                 ExpressionAttributeValues={":p": S("secret")})
+    expect_error("ResourceNotFoundException", other.client.batch_get_item,
+                 RequestItems={mine: {"Keys": [{"pk": S("secret")}]}})
+    expect_error("ResourceNotFoundException", other.client.delete_table, TableName=mine)
+    expect_error("ResourceNotFoundException", other.client.update_table, TableName=mine,
+                 BillingMode="PAY_PER_REQUEST")
     # the same name in the other tenant is a different table
     create_table(other.client, mine, hash_key=("pk", "S"))
     assert other.client.get_item(TableName=mine, Key={"pk": S("secret")}).get("Item") is None
@@ -304,6 +312,10 @@ def test_putitem_visible_through_rest(server, ddb, dev, table_factory):
     # DeleteItem removes it for REST too
     ddb.delete_item(TableName=name, Key={"id": S("p1")})
     dc.assert_error(dev.get(dc.entry_path("dev", name, "p1")), 404, "EntryNotFound", dev)
+    # and DeleteTable drops the table for REST
+    ddb.delete_table(TableName=name)
+    wait_gone(ddb, name)
+    dc.assert_error(dev.get(dc.table_path("dev", name)), 404, "TableNotFound", dev)
 
 
 def test_rest_sees_ddb_created_table(server, ddb, dev, make_table):

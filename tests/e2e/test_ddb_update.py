@@ -95,6 +95,15 @@ def test_set_nested_paths_and_list_index(ddb, make_table):
     assert_item(get(ddb, t, {"pk": S("n")}), got)
 
 
+def test_set_and_remove_deep_document_paths(ddb, make_table):
+    t = make_table()
+    ddb.put_item(TableName=t, Item={"pk": S("p"), "a": {"M": {"b": {"L": [N(0), {"M": {"c": N(42)}}, N(2)]}}}})
+    upd(ddb, t, {"pk": S("p")}, "SET a.b[1].c = a.b[1].c + :one, a.b[1].d = :d REMOVE a.b[0]",
+        {":one": N(1), ":d": S("new")})
+    assert_item(get(ddb, t, {"pk": S("p")}),
+                {"pk": S("p"), "a": {"M": {"b": {"L": [{"M": {"c": N(43), "d": S("new")}}, N(2)]}}}})
+
+
 def test_remove(ddb, make_table):
     t = make_table()
     ddb.put_item(TableName=t, Item={"pk": S("r"), "a": S("1"), "b": S("2"),
