@@ -140,6 +140,19 @@ void expr__trie_add(ds_arena *a, expr_trie *root, const expr_path *p);
 int expr__num(const item_value *v, decimal *d);
 
 /* Writes msg to err (truncating) and returns DS_EINVAL. */
+/* Identifier characters of the expression languages: [A-Za-z_][A-Za-z0-9_]*. */
+static inline int expr__is_id_start(int c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+static inline int expr__is_id(int c) { return expr__is_id_start(c) || (c >= '0' && c <= '9'); }
+/* Case-insensitive compare of s (n bytes) with the NUL-terminated word w (expr_env.c). */
+int expr__word_cmp(const char *s, size_t n, const char *w);
+/* 1 if s (n bytes) is one of DynamoDB's reserved words (expr_env.c). */
+int expr__is_reserved(const char *s, size_t n);
+
+/* The entry for key (len bytes) in arr, or NULL (expr_env.c). */
+expr_ref *expr__env_find(expr_ref *arr, size_t n, const char *key, size_t len);
+
 int expr__fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
