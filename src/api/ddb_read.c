@@ -494,10 +494,6 @@ void ddb_batch_get_item(ddb_req *r) {
             seen[j].data = ds_arena_memdup(r->a, k.data, k.len), seen[j].len = k.len;
         }
         for (size_t j = 0; j < keys->u.arr.n; j++) {
-            if (bytes >= DDB_MAX_RESPONSE_BYTES) {
-                first_unprocessed = j;
-                break;
-            }
             item_value *item = NULL;
             int rc = router_read(r->ctx->router, bt->tb, seen[j].data, seen[j].len, r->a, &item);
             if (rc == DS_ENOTFOUND) continue;
@@ -510,11 +506,19 @@ void ddb_batch_get_item(ddb_req *r) {
             ddb_key_from_storage(r->a, bt->tb, seen[j].data, seen[j].len, &pk, &sk);
             item_value *full = ddb_with_keys(r->a, bt->tb, item, &pk, &sk), *out;
             size_t size = ddb_item_size(full);
-            read_bytes += size;
             projection_of(full, bt->x.projection, r->a, &out);
             size_t before = b.len;
-            if (n++) ds_buf_putc(&b, ',');
+            if (n) ds_buf_putc(&b, ',');
             ddb_item_to_json(&b, out);
+            if (bytes + (b.len - before) > DDB_MAX_RESPONSE_BYTES && bytes) {
+                /* past 16 MB: this key and the rest go back as UnprocessedKeys */
+                b.len = before;
+                b.data[b.len] = 0;
+                first_unprocessed = j;
+                break;
+            }
+            n++;
+            read_bytes += size;
             bytes += b.len - before;
         }
         ds_buf_putc(&b, ']');

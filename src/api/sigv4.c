@@ -330,7 +330,8 @@ static void canonical_query(ds_buf *out, ds_slice q, int reencode, int plus_is_s
         if (!seglen) continue;
         while (eq < seglen && seg[eq] != '=')
             eq++;
-        ds_slice part[2] = {{seg, eq}, {seg + eq + 1, eq < seglen ? seglen - eq - 1 : 0}};
+        ds_slice part[2] = {{seg, eq},
+                            {seg + (eq < seglen ? eq + 1 : seglen), eq < seglen ? seglen - eq - 1 : 0}};
         for (int k = 0; k < 2; k++) {
             offs[4 * np + 2 * k] = store.len;
             if (reencode) {

@@ -125,6 +125,30 @@ def test_batch_get_100_keys_two_tables(ddb, make_table):
     assert all(i["w"] == S("w%s" % i["h"]["N"]) for i in out[t2])
 
 
+def test_batch_get_16mb_partial_result(ddb, make_table):
+    # API Reference BatchGetItem: "A single operation can retrieve up to 16 MB of data ...
+    # if you ask to retrieve 100 items, but each individual item is 300 KB in size, the system
+    # returns 52 items (so as not to exceed the 16 MB limit). It also returns an appropriate
+    # UnprocessedKeys value so you can get the next page of results."
+    t = make_table()
+    pad = "x" * (300 * 1024)
+    n = 60                                                   # 60 x 300 KB = 18 MB
+    for i in range(n):
+        ddb.put_item(TableName=t, Item={"pk": S("big%02d" % i), "d": S(pad)})
+    keys = [{"pk": S("big%02d" % i)} for i in range(n)]
+    r = ddb.batch_get_item(RequestItems={t: {"Keys": keys}})
+    first = r["Responses"].get(t, [])
+    assert 0 < len(first) < n, len(first)
+    assert sum(item_size(i) for i in first) <= 16 * 1024 * 1024, "first response holds more than 16 MB"
+    unprocessed = r.get("UnprocessedKeys", {}).get(t, {}).get("Keys", [])
+    assert len(first) + len(unprocessed) == n, (len(first), len(unprocessed))
+    got = {i["pk"]["S"] for i in first}
+    out = get_all(ddb, r["UnprocessedKeys"])
+    more = [i["pk"]["S"] for i in out.get(t, [])]
+    assert not (got & set(more)), "an item came back twice"
+    assert got | set(more) == {"big%02d" % i for i in range(n)}
+
+
 def test_batch_get_limits_and_errors(ddb, ddb_raw, make_table):
     t = make_table()
     ddb.put_item(TableName=t, Item={"pk": S("a")})

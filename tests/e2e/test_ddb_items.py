@@ -275,8 +275,9 @@ def test_projection_errors(ddb_raw, make_table):
     validation_error(ddb_raw.get_item, TableName=t, Key={"pk": S("q")}, ProjectionExpression="v",
                      ExpressionAttributeNames={"#unused": "v"})
     validation_error(ddb_raw.get_item, TableName=t, Key={"pk": S("q")}, ProjectionExpression="v,,")
-    # the same path twice overlaps
+    # the same path twice, or a path and its parent, overlap
     validation_error(ddb_raw.get_item, TableName=t, Key={"pk": S("q")}, ProjectionExpression="v, v")
+    validation_error(ddb_raw.get_item, TableName=t, Key={"pk": S("q")}, ProjectionExpression="v, v.w")
 
 
 def test_attribute_names_case_and_unicode(ddb, make_table):

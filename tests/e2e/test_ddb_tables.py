@@ -28,6 +28,8 @@ def _check_description(t, name, attrs, schema):
         sorted(attrs, key=lambda a: a["AttributeName"]), t
     assert t["TableStatus"] in ("CREATING", "ACTIVE"), t
     assert isinstance(t["CreationDateTime"], datetime.datetime), t
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert abs((now - t["CreationDateTime"]).total_seconds()) < 3600, (t["CreationDateTime"], now)
     assert isinstance(t.get("TableArn"), str) and t["TableArn"].startswith("arn:"), t
     assert t["TableArn"].endswith(":table/" + name), t
     assert t["ItemCount"] == 0, t

@@ -48,6 +48,19 @@ def test_set_arithmetic(ddb, make_table):
     assert decimal.Decimal(got["d"]["N"]) == decimal.Decimal("0.3"), got
 
 
+def test_arithmetic_overflow_rejected(ddb, make_table):
+    # UpdateItem errors: "Number overflow. Attempting to store a number with magnitude larger
+    # than supported range." (largest: 9.9999999999999999999999999999999999999E+125)
+    t = make_table()
+    ddb.put_item(TableName=t, Item={"pk": S("o"), "n": N("9.9999999999999999999999999999999999999E+125")})
+    validation_error(upd, ddb, t, {"pk": S("o")}, "SET n = n + :v", {":v": N("1E+125")})
+    validation_error(upd, ddb, t, {"pk": S("o")}, "ADD n :v", {":v": N("1E+125")})
+    validation_error(upd, ddb, t, {"pk": S("o")}, "SET m = :neg - n", {":neg": N("-1E+125")})
+    got = get(ddb, t, {"pk": S("o")})
+    assert set(got) == {"pk", "n"}
+    assert decimal.Decimal(got["n"]["N"]) == decimal.Decimal("9.9999999999999999999999999999999999999E+125")
+
+
 def test_set_swap_reads_old_values(ddb, make_table):
     t = make_table()
     ddb.put_item(TableName=t, Item={"pk": S("k"), "a": S("A"), "b": S("B")})
