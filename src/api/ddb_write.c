@@ -127,7 +127,9 @@ static int prepare_op(ddb_req *r, ddb_write *w) {
     if (w->cond || w->kind == W_UPDATE) op->apply = write_apply;
     else if (w->kind == W_PUT) op->item = ddb_strip_keys(r->a, w->tb, w->put_item);
     else op->is_delete = 1;
-    op->want_old = 1; /* for ReturnValues and for the capacity of the old item */
+    /* The old item is decoded only when the answer needs it: for ReturnValues
+     * or for the capacity of a write (the larger of old and new item). */
+    op->want_old = w->rv != RV_NONE || w->rv_on_fail || (w->cap_mode && strcmp(w->cap_mode, "NONE"));
     return 0;
 }
 
