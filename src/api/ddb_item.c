@@ -32,16 +32,7 @@
     "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels "    \
     "beyond supported limit"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#define seterr(err, errlen, ...) ((void)ds_seterr(err, errlen, 0, __VA_ARGS__))
 
 /* The wire names of the types, indexed by item_type. */
 static const char *const type_names[] = {NULL, "S", "N",  "B",  "BOOL", "NULL",

@@ -24,16 +24,7 @@
 #define OP_ENUM                                                                                    \
     "[IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#define seterr(err, errlen, ...) ((void)ds_seterr(err, errlen, 0, __VA_ARGS__))
 
 /* Serialization error for j found where a `want` was expected. */
 static int shape_error(const json_value *j, const char *want, char *err, size_t errlen) {

@@ -13,18 +13,7 @@
 #define SIGV4_MAX_SKEW_MS (15 * 60 * 1000LL)
 #define SIGV4_UNSIGNED "UNSIGNED-PAYLOAD"
 
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+#define fail(code, err, errlen, ...) ds_seterr(err, errlen, code, __VA_ARGS__)
 
 static int lower(int c) {
     return c >= 'A' && c <= 'Z' ? c + 32 : c;

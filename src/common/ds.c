@@ -32,6 +32,16 @@ const char *ds_strerror(int code) {
     return "unknown error";
 }
 
+int ds_seterr(char *err, size_t errlen, int code, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
 /* ---- allocation -------------------------------------------------------- */
 static void oom(size_t n) {
     fprintf(stderr, "dstore: out of memory allocating %zu bytes\n", n);

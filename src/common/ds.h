@@ -45,6 +45,12 @@ enum {
 /* Returns a static, human-readable name for a DS_E* code (never NULL). */
 const char *ds_strerror(int code);
 
+/* Writes a printf-style message into err (errlen bytes, NUL-terminated,
+ * truncated; nothing when err is NULL or errlen 0) and returns code: the
+ * one way a function hands its caller both a status and a message. */
+int ds_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- allocation -------------------------------------------------------- */
 /* All abort the process on out-of-memory; none returns NULL (ds_malloc(0)
  * returns a unique pointer). Free with ds_free() (plain free()). */

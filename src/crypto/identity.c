@@ -13,18 +13,7 @@
 
 #define IDENTITY_MAX_FILE 4096
 
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+#define fail(code, err, errlen, ...) ds_seterr(err, errlen, code, __VA_ARGS__)
 
 void identity_uuid_v4(char out[37]) {
     static const char digits[] = "0123456789abcdef";

@@ -153,7 +153,6 @@ int expr__is_reserved(const char *s, size_t n);
 /* The entry for key (len bytes) in arr, or NULL (expr_env.c). */
 expr_ref *expr__env_find(expr_ref *arr, size_t n, const char *key, size_t len);
 
-int expr__fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#define expr__fail(err, errlen, ...) ds_seterr(err, errlen, DS_EINVAL, __VA_ARGS__)
 
 #endif

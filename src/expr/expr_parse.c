@@ -36,15 +36,6 @@
 #include "expr/expr_int.h"
 
 /* ---- shared helpers --------------------------------------------------------------- */
-int expr__fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return DS_EINVAL;
-}
 
 
 
