@@ -180,6 +180,8 @@ def test_condition_expression_errors(ddb_raw, make_table):
         ("size(v)", {}),                                            # size() alone is not a condition
         ("attribute_type(v, :t)", {"ExpressionAttributeValues": {":t": S("XX")}}),  # bad type name
         ("v = :v", {"ExpressionAttributeValues": {"v": N(1)}}),      # value name without ':'
+        ("#n = :v", {"ExpressionAttributeValues": {":v": N(1)},     # name placeholder without '#'
+                     "ExpressionAttributeNames": {"#n": "v", "n": "v"}}),
         ("", {}),                                                   # empty expression
     ]
     for expr, kw in bad:

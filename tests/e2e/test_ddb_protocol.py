@@ -45,7 +45,8 @@ def test_list_tables_works_and_has_request_id(ddb):
 def test_raw_request_content_type_and_json(server):
     r = raw_ddb(server, "ListTables", {})
     assert r.status == 200, r
-    assert r.header("Content-Type", ) and "json" in r.header("Content-Type"), r.headers
+    # DynamoDB low-level API: responses are application/x-amz-json-1.0
+    assert (r.header("Content-Type") or "").split(";")[0].strip() == AMZ_JSON, r.headers
     body = r.json()
     assert isinstance(body.get("TableNames"), list), body
 
@@ -121,6 +122,10 @@ def test_unsigned_post_refused(server):
 
 def test_unknown_operation(server):
     r = raw_ddb(server, "FrobnicateTable", {})
+    assert r.status == 400, r
+    assert error_type(r) == "UnknownOperationException", r
+    # another API version's prefix is not this API
+    r = raw_ddb(server, None, {}, headers={"X-Amz-Target": "DynamoDB_20111205.ListTables"})
     assert r.status == 400, r
     assert error_type(r) == "UnknownOperationException", r
 

@@ -210,6 +210,12 @@ def test_select_count(mddb, qtables):
     assert not r.get("Items"), r
 
 
+def test_select_all_attributes(mddb, qtables):
+    r = mddb.query(TableName=qtables["N"], KeyConditionExpression="pk = :p AND sk = :s", Select="ALL_ATTRIBUTES",
+                   ExpressionAttributeValues={":p": S("p"), ":s": N(3)})
+    assert r["Items"] == [{"pk": S("p"), "sk": N(3), "v": N(1), "tag": S("p3")}], r["Items"]
+
+
 def test_projection(mddb, qtables):
     r = mddb.query(TableName=qtables["N"], KeyConditionExpression="pk = :p AND sk = :s",
                    ExpressionAttributeValues={":p": S("p"), ":s": N(3)}, ProjectionExpression="tag, #v",
@@ -266,6 +272,12 @@ def test_query_errors(ddb_raw, qtables):
         dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")}, Limit=0),
         dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")}, Select="COUNT",
              ProjectionExpression="v"),
+        # SPECIFIC_ATTRIBUTES needs a projection; ALL_PROJECTED_ATTRIBUTES is for indexes only
+        dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")},
+             Select="SPECIFIC_ATTRIBUTES"),
+        dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")},
+             Select="ALL_PROJECTED_ATTRIBUTES"),
+        dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("p")}, Select="BOGUS"),
     ]
     for kw in bad:
         validation_error(c.query, TableName=t, **kw)
