@@ -215,9 +215,11 @@ void api_handle(http_request *req, void *ud) {
     int is_ddb = path_is(req, "/") && !strcmp(req->method, "POST");
     if (ctx->limits.max_inflight && ctx->http &&
         http_server_active_requests(ctx->http) > ctx->limits.max_inflight) {
-        if (is_ddb) /* the SDKs back off and retry on 5xx */
-            ddb_error(req, 503, "ServiceUnavailableException",
-                      "the server is handling its maximum of %ld requests; retry later",
+        if (is_ddb) /* DynamoDB's throttling answer: every SDK backs off and retries it */
+            ddb_error(req, 400, "ProvisionedThroughputExceededException",
+                      "The level of configured provisioned throughput for the table was "
+                      "exceeded: the server is handling its maximum of %ld requests. Retry "
+                      "with backoff.",
                       ctx->limits.max_inflight);
         else
             reply_unavailable(ctx, req, "the server is handling its maximum of %ld requests; "

@@ -10,6 +10,11 @@ allowed size" / "Item size to update has exceeded the maximum allowed size",
 "Nesting Levels have exceeded supported limits".
 """
 
+import concurrent.futures
+
+import boto3
+import botocore.config
+
 from ddb_fixtures import *  # noqa: F401,F403
 
 KB = 1024
@@ -132,3 +137,34 @@ def test_attribute_name_rules(ddb, ddb_raw, make_table):
     long_name = "n" * 1000
     ddb.put_item(TableName=t, Item={"pk": S("a"), long_name: S("v")})
     assert get(ddb, t, {"pk": S("a")})[long_name] == S("v")
+
+
+def test_over_max_inflight_is_throttled_and_loses_nothing(fresh_server):
+    # Error handling (developer guide): throttling is ProvisionedThroughputExceededException,
+    # HTTP 400, which the SDKs retry with backoff. A throttled write must change nothing.
+    s = fresh_server(extra_args=["--max-inflight", "2", "--threads", "2"])
+    c = boto3.client("dynamodb", endpoint_url="http://%s:%d" % s.addr, region_name="us-east-1",
+                     aws_access_key_id=s.dev_key, aws_secret_access_key=s.dev_secret,
+                     config=botocore.config.Config(retries={"max_attempts": 1},
+                                                   max_pool_connections=64))
+    c.create_table(TableName="throttle", BillingMode="PAY_PER_REQUEST",
+                   AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                   KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    big = "x" * 300000
+
+    def put(i):
+        try:
+            c.put_item(TableName="throttle", Item={"pk": {"S": str(i)}, "v": {"S": big}})
+            return "ok"
+        except c.exceptions.ProvisionedThroughputExceededException:
+            return "throttled"
+
+    with concurrent.futures.ThreadPoolExecutor(64) as ex:
+        results = list(ex.map(put, range(128)))
+    assert "throttled" in results, "128 concurrent 300 KB PutItems with --max-inflight 2 never throttled"
+    for i, res in enumerate(results):
+        got = c.get_item(TableName="throttle", Key={"pk": {"S": str(i)}}).get("Item")
+        if res == "ok":
+            assert got is not None and got["v"]["S"] == big, "acknowledged PutItem %d lost" % i
+        else:
+            assert got is None, "throttled PutItem %d was applied" % i
