@@ -223,7 +223,12 @@ static int serve(int argc, char **argv) {
 
     int sig = 0;
     sigwait(&stop, &sig);
-    ds_info("signal %d: stopping", sig);
+    replica_stats rs;
+    replica_get_stats(r, &rs);
+    ds_info("signal %d: stopping; writer: %llu ops in %llu groups, %llu ms evaluating, %llu ms "
+            "committing",
+            sig, (unsigned long long)rs.ops, (unsigned long long)rs.groups,
+            (unsigned long long)rs.eval_us / 1000, (unsigned long long)rs.commit_us / 1000);
     status = 0;
 out:
     http_server_stop(hs);

@@ -877,6 +877,11 @@ int http_server_start(const http_config *cfg, http_server **out, char *err, size
     ai = NULL;
     for (; started < S->nloops; started++) {
         int e = pthread_create(&S->loops[started].thread, NULL, loop_main, &S->loops[started]);
+        if (!e) {
+            char name[16];
+            snprintf(name, sizeof name, "ds-http-%d", started % 1000);
+            pthread_setname_np(S->loops[started].thread, name);
+        }
         if (e) {
             if (err && errlen) snprintf(err, errlen, "http: pthread_create: %s", strerror(e));
             goto fail;

@@ -34,7 +34,7 @@ struct replica {
     ds_op *head, *tail; /* FIFO of submitted ops */
     int stopping;
     atomic_long pending;
-    atomic_ullong ops, groups, syncs;
+    atomic_ullong ops, groups, syncs, eval_us, commit_us;
 };
 
 typedef struct table_delta {
@@ -168,6 +168,7 @@ static void drop_data(replica *r, group *g, meta_table *tb) {
 /* Takes ops from the queue into one group, evaluates, commits, completes.
  * Returns the ops not taken (the caller keeps them for the next group). */
 static ds_op *run_group(replica *r, group *g, ds_op *ops) {
+    uint64_t t0 = ds_now_us();
     engine_batch_clear(g->batch);
     g->ndeltas = g->ndrops = 0;
     ds_op *done_head = NULL, **done_tail = &done_head;
@@ -193,7 +194,10 @@ static ds_op *run_group(replica *r, group *g, ds_op *ops) {
         nops++;
     }
     put_stats(g);
+    uint64_t t1 = ds_now_us();
     int rc = engine_batch_count(g->batch) ? engine_write(r->e, g->batch, 1) : DS_OK;
+    atomic_fetch_add(&r->eval_us, t1 - t0);
+    atomic_fetch_add(&r->commit_us, ds_now_us() - t1);
     if (rc) ds_error("group commit of %zu ops failed: %s", nops, ds_strerror(rc));
     else {
         atomic_fetch_add(&r->syncs, 1);
@@ -357,6 +361,7 @@ int replica_start(engine *e, replica **out) {
         ds_free(r);
         return DS_EIO;
     }
+    pthread_setname_np(r->thread, "ds-writer");
     *out = r;
     return DS_OK;
 }
@@ -385,6 +390,8 @@ void replica_get_stats(const replica *r, replica_stats *out) {
     out->ops = atomic_load(&m->ops);
     out->groups = atomic_load(&m->groups);
     out->syncs = atomic_load(&m->syncs);
+    out->eval_us = atomic_load(&m->eval_us);
+    out->commit_us = atomic_load(&m->commit_us);
 }
 
 void replica_stop(replica *r) {

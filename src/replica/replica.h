@@ -84,6 +84,8 @@ struct ds_op {
 
 typedef struct replica_stats {
     uint64_t ops, groups, syncs;
+    uint64_t eval_us;   /* writer time evaluating ops into groups */
+    uint64_t commit_us; /* writer time in the durable write (WAL append + sync) */
 } replica_stats;
 
 /* Starts the writer thread over an open engine. The engine must outlive the
