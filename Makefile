@@ -37,7 +37,7 @@ REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)
 all: $(BUILD)/dstore
 
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh && bash scripts/install-bench.sh
 
 $(BUILD)/libdstore.a: $(LIB_OBJ)
 	@rm -f $@
@@ -86,6 +86,13 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" test
+
+# Benchmarks (issue 5): bench/run.py, results in bench/results/<date>-<mode>.md
+.PHONY: bench bench-quick
+bench: deps $(BUILD)/dstore
+	DSTORE_BIN=$(BUILD)/dstore /usr/bin/python3 bench/run.py
+bench-quick: deps $(BUILD)/dstore
+	DSTORE_BIN=$(BUILD)/dstore /usr/bin/python3 bench/run.py --quick
 
 FUZZ_CC     := clang
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \

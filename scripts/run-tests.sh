@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(unit replay e2e)
+[ ${#parts[@]} -gt 0 ] || parts=(unit replay e2e bench)
 pass=0 fail=0
 
 count() { # $1 = output file; adds its last "N passed, N failed" line
@@ -56,6 +56,7 @@ for part in "${parts[@]}"; do
     pass=$((pass + ${p:-0})) fail=$((fail + ${f:-0} + ${e:-0}))
     # exit 5 = no tests collected: that is a failure, not a pass
     if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ] && [ "${e:-0}" = 0 ]; then fail=$((fail + 1)); fi ;;
+  bench) echo "== bench (quick)"; DSTORE_BIN="$PWD/$BUILD/dstore" /usr/bin/python3 bench/run.py --quick --check >"$tmp/out" 2>&1; grep -v '^\[' "$tmp/out"; count "$tmp/out" ;;
   *) echo "run-tests: unknown part $part" >&2; exit 2 ;;
   esac
 done

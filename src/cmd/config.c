@@ -40,6 +40,12 @@ static const option_def options[] = {
      "stored bytes above which writes get 503; reads and deletes go on (0 = no limit)"},
     {"cache-size", NUM(OPT_SIZE, cache_size), "256M", "RocksDB block cache"},
     {"retry-after", NUM(OPT_LONG, retry_after), "1", "seconds, sent with every 503"},
+    {"etcd", STR(etcd), "", "etcd endpoints, comma-separated (cluster roles: node)"},
+    {"etcd-prefix", STR(etcd_prefix), "/dstore/", "the cluster's key prefix in etcd"},
+    {"advertise", STR(advertise), "",
+     "the URL other components reach this node at (default: http://LISTEN/)"},
+    {"lease-ttl", NUM(OPT_LONG, lease_ttl), "10",
+     "seconds without a keep-alive after which etcd forgets this node"},
     {"help", NUM(OPT_FLAG, help), "0", "print this help"},
 };
 

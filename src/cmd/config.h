@@ -21,12 +21,16 @@ typedef struct ds_config {
     char dev_secret_key[64];
     char location[64];      /* {location} of resource IDs */
     char log_level[16];
+    char etcd[1024];        /* etcd endpoints (cluster roles) */
+    char etcd_prefix[256];  /* the cluster's key prefix in etcd */
+    char advertise[512];    /* the URL other components reach this one at */
     long threads;           /* HTTP event loops; 0 = one per CPU */
     long max_inflight;
     uint64_t max_memory;
     uint64_t max_disk;
     uint64_t cache_size;    /* RocksDB block cache */
     long retry_after;       /* seconds, in 503 answers */
+    long lease_ttl;         /* seconds: a node unheard of this long is gone */
     int help;
 } ds_config;
 

@@ -1,10 +1,13 @@
 /* main.c -- the dstore program: `dstore serve` runs proxy, node and control
- * plane in one process (the embedded default of ARCHITECTURE.md).
+ * plane in one process (the embedded default of ARCHITECTURE.md); `dstore
+ * node` is the same serving node, registered in a cluster's etcd (see
+ * docs/cluster-design.md for what the cluster roles will add).
  *
  * Start-up order, and the reverse at shutdown (SIGINT / SIGTERM):
  *   identities (DATA/node.id, DATA/control.id) -> RocksDB (DATA/db) ->
  *   the writer (replica) -> metadata (keys, tenants, tables) -> the
- *   development tenant and the admin token -> the HTTP loops.
+ *   development tenant and the admin token -> the HTTP loops -> (node)
+ *   etcd and the node's registration on a lease.
  * A SIGKILL at any point loses nothing acknowledged: every acknowledged
  * write was synced to the write-ahead log first.
  */
@@ -18,6 +21,8 @@
 
 #include "api/api.h"
 #include "cmd/config.h"
+#include "control/etcd.h"
+#include "control/registry.h"
 #include "crypto/crypto.h"
 #include "crypto/identity.h"
 
@@ -28,6 +33,9 @@ static void usage(FILE *out) {
             "Usage:\n"
             "  dstore serve [options]   run everything in one process: both client APIs on\n"
             "                           --listen, data in --data\n"
+            "  dstore node --etcd URL [options]\n"
+            "                           the same, registered as a node of the cluster in etcd\n"
+            "                           (node/{uuid}/details on a lease of --lease-ttl)\n"
             "  dstore version           print the version\n\n",
             DSTORE_VERSION);
     config_usage(out);
@@ -122,11 +130,21 @@ static int dev_tenant(ds_config *cfg, meta *m) {
     return 0;
 }
 
-static int serve(int argc, char **argv) {
+/* Runs `dstore serve` (cluster == 0) or `dstore node` (cluster == 1). */
+static int run(int argc, char **argv, const char *cmd, int cluster) {
     ds_config cfg;
     char err[1024];
     if (config_load(&cfg, argc, argv, err, sizeof err)) {
-        fprintf(stderr, "dstore serve: %s\n", err);
+        fprintf(stderr, "dstore %s: %s\n", cmd, err);
+        return 2;
+    }
+    if (!cfg.help && cluster && !cfg.etcd[0]) {
+        fprintf(stderr, "dstore node: --etcd URL is required (the cluster's etcd endpoints)\n");
+        return 2;
+    }
+    if (!cfg.help && !cluster && cfg.etcd[0]) {
+        fprintf(stderr, "dstore serve: runs without etcd; use `dstore node --etcd ...` to join "
+                        "a cluster\n");
         return 2;
     }
     if (cfg.help) {
@@ -139,7 +157,7 @@ static int serve(int argc, char **argv) {
     char host[256];
     int port;
     if (split_listen(cfg.listen, host, sizeof host, &port)) {
-        fprintf(stderr, "dstore serve: --listen must be HOST:PORT, not \"%s\"\n", cfg.listen);
+        fprintf(stderr, "dstore %s: --listen must be HOST:PORT, not \"%s\"\n", cmd, cfg.listen);
         return 2;
     }
     if (crypto_init()) {
@@ -168,6 +186,8 @@ static int serve(int argc, char **argv) {
     router *rt = NULL;
     http_server *hs = NULL;
     api_ctx *ctx = NULL;
+    etcd *et = NULL;
+    registry *reg = NULL;
     memset(&node_id, 0, sizeof node_id), memset(&control_id, 0, sizeof control_id);
     if (load_identity(cfg.data, "node.id", &node_id) ||
         load_identity(cfg.data, "control.id", &control_id))
@@ -218,6 +238,17 @@ static int serve(int argc, char **argv) {
         printf("dstore: admin token %s\n", token_origin);
     else printf("dstore: admin token: %s (shown once; kept in %s/admin.token)\n", cfg.admin_token,
                 cfg.data);
+    if (cluster) {
+        char uri[600];
+        if (cfg.advertise[0]) snprintf(uri, sizeof uri, "%s", cfg.advertise);
+        else snprintf(uri, sizeof uri, "http://%s:%d/", host, http_server_port(hs));
+        if (etcd_open(cfg.etcd, cfg.etcd_prefix, &et, err, sizeof err) ||
+            registry_join(et, node_id.uuid, uri, (int)cfg.lease_ttl, &reg, err, sizeof err)) {
+            fprintf(stderr, "dstore node: cannot join the cluster at %s: %s\n", cfg.etcd, err);
+            goto out;
+        }
+        printf("dstore: node %s joined the cluster at %s as %s\n", node_id.uuid, cfg.etcd, uri);
+    }
     printf("dstore: listening on http://%s:%d\n", host, http_server_port(hs));
     fflush(stdout);
 
@@ -231,6 +262,8 @@ static int serve(int argc, char **argv) {
             (unsigned long long)rs.eval_us / 1000, (unsigned long long)rs.commit_us / 1000);
     status = 0;
 out:
+    registry_leave(reg); /* first: the cluster stops sending us work */
+    etcd_close(et);
     http_server_stop(hs);
     replica_stop(r); /* commits what is queued */
     meta_close(m);
@@ -248,7 +281,8 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "serve")) return serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "serve")) return run(argc - 2, argv + 2, "serve", 0);
+    if (!strcmp(argv[1], "node")) return run(argc - 2, argv + 2, "node", 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("dstore %s\n", DSTORE_VERSION);
         return 0;

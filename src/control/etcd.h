@@ -1,5 +1,5 @@
 /* etcd.h -- dStore's etcd v3 client: key/value, transactions, leases and
- * watches through etcd's JSON gateway (/v3/*), over libcurl.
+ * watches through etcd's JSON gateway (/v3/...), over libcurl.
  *
  * The cluster's coordination (ARCHITECTURE.md: leaders, in-sync sets, epochs,
  * node liveness, the range map) is built on this module, and it is the only
@@ -68,6 +68,24 @@
  *   or inside a stream as {"error":{"grpc_code","message",...}}.
  *   A prefix's range_end is the prefix with its last byte below 0xff
  *   incremented (trailing 0xff bytes dropped; "\0" when none is left).
+ *
+ * WHAT etcd 3.4.23's GATEWAY DOES (observed; the docs are silent on most)
+ *   - Fields with zero values are omitted: "value" of an empty value,
+ *     "succeeded" of a failed txn, "kvs"/"count" of an empty range, "TTL" of
+ *     an expired lease in a keepalive answer, "revision" in the header of a
+ *     watch canceled by compaction. Absent means zero or empty here.
+ *   - int64 fields are strings ("7"); requests accept strings or numbers.
+ *   - /v3/lease/keepalive answers one stream line {"result":{...}}\n and
+ *     ends; an unknown lease is not an error there, only a missing TTL.
+ *   - A put or grant on an unknown lease is HTTP 404 with gRPC code 5.
+ *   - Error answers also carry an HTTP trailer (Grpc-Trailer-Content-Type),
+ *     which libcurl consumes.
+ *   - /v3/watch sends {"result":{"created":true,...}} first (its header
+ *     revision is the store's, so a watch "from now" resumes after it),
+ *     then one line per batch of events. A watch canceled by compaction
+ *     ({"canceled":true,"compact_revision":N}) leaves the HTTP stream open:
+ *     the client must close it. A watch created at a compacted revision is
+ *     first "created" and then canceled.
  */
 #ifndef DS_ETCD_H
 #define DS_ETCD_H

