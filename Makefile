@@ -34,7 +34,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)
 
 .PHONY: all deps test unit e2e replay run asan fuzz clean format
-all: $(BUILD)/dstore
+all: $(BUILD)/dstore $(BUILD)/dstorectl
 
 deps:
 	@bash scripts/install-deps.sh && bash scripts/install-bench.sh
@@ -45,6 +45,10 @@ $(BUILD)/libdstore.a: $(LIB_OBJ)
 
 $(BUILD)/dstore: $(CMD_OBJ) $(BUILD)/libdstore.a
 	$(CC) $(CFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libdstore.a $(LDLIBS)
+
+# dstorectl is the same program under another name (src/cmd/ctl.c).
+$(BUILD)/dstorectl: $(BUILD)/dstore
+	ln -sf dstore $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -67,7 +71,7 @@ $(BUILD)/replay/%: fuzz/%.c tests/unit/replay_main.c $(BUILD)/libdstore.a
 	$(CC) $(CFLAGS) -o $@ $< tests/unit/replay_main.c $(BUILD)/libdstore.a $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/dstore $(TEST_BIN) $(REPLAY_BIN)
+	@$(MAKE) --no-print-directory $(BUILD)/dstore $(BUILD)/dstorectl $(TEST_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh
 
 unit: $(TEST_BIN)
@@ -76,7 +80,7 @@ unit: $(TEST_BIN)
 replay: $(REPLAY_BIN)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh replay
 
-e2e: $(BUILD)/dstore
+e2e: $(BUILD)/dstore $(BUILD)/dstorectl
 	@BUILD=$(BUILD) bash scripts/run-tests.sh e2e
 
 run: deps $(BUILD)/dstore

@@ -8,7 +8,7 @@
 --   -- rest-get TABLE NKEYS KEYFMT AUTH   GET /v1/tenant/dev/table/TABLE/id/<key>
 --                         with a uniformly random key of NKEYS; HTTP Basic AUTH
 --                         (base64 of KEY:SECRET) is static, so wrk can send it.
---   -- rest-put TABLE VLEN AUTH          PUT a new entry (unique id per request,
+--   -- rest-put TABLE VLEN AUTH          PUT a new entry (unique id per request and run,
 --                         PUT creates; an existing id would be 409) of VLEN chars.
 --
 -- done() writes the summary and latency percentiles (microseconds) as JSON to
@@ -40,7 +40,7 @@ local function load_file(path)
   end
 end
 
-local put_table, put_body, put_auth, put_seq
+local put_table, put_body, put_auth, put_seq, put_run
 function init(args)
   kind = args[1]
   math.randomseed(1234 + (tid or 0) * 7919)
@@ -58,6 +58,11 @@ function init(args)
     put_table, put_auth = args[2], args[4]
     put_body = '{"v":"' .. string.rep("x", tonumber(args[3])) .. '"}'
     put_seq = 0
+    -- a fresh prefix per run (warm-up and measured runs must not reuse ids)
+    local f = assert(io.open("/dev/urandom", "rb"))
+    local r = f:read(6)
+    f:close()
+    put_run = r:gsub(".", function(c) return string.format("%02x", c:byte()) end)
   else
     error("load.lua: unknown kind " .. tostring(kind))
   end
@@ -71,7 +76,7 @@ function request()
     return reqs[math.random(n)]
   else
     put_seq = put_seq + 1
-    return wrk.format("PUT", "/v1/tenant/dev/table/" .. put_table .. "/id/r" .. tid .. "-" .. put_seq,
+    return wrk.format("PUT", "/v1/tenant/dev/table/" .. put_table .. "/id/r" .. put_run .. "-" .. tid .. "-" .. put_seq,
       { ["Authorization"] = "Basic " .. put_auth, ["Content-Type"] = "application/json" }, put_body)
   end
 end

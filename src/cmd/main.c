@@ -275,7 +275,11 @@ out:
     return status;
 }
 
+int ctl_main(int argc, char **argv); /* ctl.c: the program when run as dstorectl */
+
 int main(int argc, char **argv) {
+    const char *base = strrchr(argv[0], '/');
+    if (!strcmp(base ? base + 1 : argv[0], "dstorectl")) return ctl_main(argc, argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

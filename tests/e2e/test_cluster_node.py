@@ -32,8 +32,14 @@ class NodeServer(DstoreServer):
         args[1] = "node"
         return args + ["--etcd", self.etcd_url, "--etcd-prefix", PREFIX, "--lease-ttl", "2"]
 
-    def uuid(self):
-        m = re.search(r"node ([0-9a-f-]{36}) joined the cluster", self.log_text())
+    def uuid(self, timeout=10):
+        # /health answers before the node has joined: wait for its line
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(r"node ([0-9a-f-]{36}) joined the cluster", self.log_text())
+            if m or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert m, "the node did not say it joined:\n" + self.log_tail()
         return m.group(1)
 
@@ -143,3 +149,42 @@ def test_node_without_reachable_etcd_fails_clearly(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "cannot join the cluster" in r.stderr
+
+
+def dstorectl(*args, etcd_url):
+    import subprocess
+    from conftest import DSTORE_BIN
+    ctl = os.path.join(os.path.dirname(DSTORE_BIN), "dstorectl")
+    return subprocess.run([ctl, "--etcd", etcd_url, "--etcd-prefix", PREFIX] + list(args),
+                          capture_output=True, text=True, timeout=20)
+
+
+def test_dstorectl_lists_nodes_for_people_and_scripts(etcd, nodes):  # noqa: F811
+    ns = [nodes(name="node %d" % i) for i in range(2)]
+    uuids = {n.uuid() for n in ns}
+    r = dstorectl("node", "list", etcd_url=etcd)
+    assert r.returncode == 0, r.stderr
+    for n in ns:
+        line = next((l for l in r.stdout.splitlines() if l.startswith(n.uuid())), None)
+        assert line and "okay" in line and "http://127.0.0.1:%d/" % n.port in line, r.stdout
+    assert "2 nodes" in r.stdout
+    r = dstorectl("--json", "node", "list", etcd_url=etcd)
+    assert r.returncode == 0, r.stderr
+    listed = {n["uuid"]: n for n in json.loads(r.stdout)["nodes"]}
+    assert set(listed) == uuids
+    assert all(n["status"] == "okay" and n["uri"].startswith("http://127.0.0.1:") for n in listed.values())
+    r = dstorectl("--json", "status", etcd_url=etcd)
+    st = json.loads(r.stdout)
+    assert r.returncode == 0 and st["reachable"] is True and st["nodes"] == 2 and st["nodesOkay"] == 2
+    ns[0].stop()
+    st = json.loads(dstorectl("--json", "status", etcd_url=etcd).stdout)
+    assert st["nodes"] == 1
+
+
+def test_dstorectl_says_when_etcd_is_unreachable():
+    from conftest import free_port
+    r = dstorectl("status", etcd_url="http://127.0.0.1:%d" % free_port())
+    assert r.returncode == 1
+    assert "unreachable" in r.stdout or "cannot" in r.stderr
+    r = dstorectl("frobnicate", etcd_url="http://127.0.0.1:1")
+    assert r.returncode == 2 and "Usage" in r.stderr
