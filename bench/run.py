@@ -637,6 +637,18 @@ def wrk_args(srv, load, reqs, m):
     return ["file", reqs.path(load)]
 
 
+def machine_busy_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]   # all but idle and iowait
+
+
+def children_ticks():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * CLK_TCK
+
+
 def measure(srv, load, reqs, m, tmp):
     """One wrk run; returns a result row."""
     args = wrk_args(srv, load, reqs, m)
@@ -644,8 +656,14 @@ def measure(srv, load, reqs, m, tmp):
         run_wrk(srv.port, args, m["warmup"], tmp)
     pids = srv.pids()
     c0, t0 = cpu_ticks(pids), time.time()
+    b0, k0, s0 = machine_busy_ticks(), children_ticks(), os.times()
     w = run_wrk(srv.port, args, m["duration"], tmp)
     c1 = cpu_ticks(srv.pids())
+    b1, k1, s1 = machine_busy_ticks(), children_ticks(), os.times()
+    # CPU used by anything else on the machine (not the server, wrk or this script):
+    # the machine is shared, and other work skews a run.
+    mine = (c1 - c0) + (k1 - k0) + (s1.user + s1.system - s0.user - s0.system) * CLK_TCK
+    other = max(0.0, (b1 - b0) - mine) / CLK_TCK / max(time.time() - t0, 1e-9) / os.cpu_count() * 100
     secs = w["duration_us"] / 1e6
     per = 25 if load == "batchwrite" else 1
     ops = w["requests"] * per
@@ -657,7 +675,7 @@ def measure(srv, load, reqs, m, tmp):
                 p50=w["p50"] / 1000, p99=w["p99"] / 1000, p999=w["p999"] / 1000,
                 cpu_us=((c1 - c0) / CLK_TCK * 1e6 / ops) if ops else None,
                 rss_mb=status_kb(srv.pids(), "VmHWM") / 1024, errors=errors,
-                error_detail=detail, wall=time.time() - t0)
+                error_detail=detail, wall=time.time() - t0, other=other)
 
 
 def measure_scan(srv, nitems):
@@ -818,8 +836,8 @@ def machine():
 
 
 def table_md(rows, missing, servers_order):
-    out = ["| server | load | ops/s | p50 ms | p99 ms | CPU µs/op | peak RSS MB | errors |",
-           "|---|---|---:|---:|---:|---:|---:|---|"]
+    out = ["| server | load | ops/s | p50 ms | p99 ms | CPU µs/op | peak RSS MB | other CPU % | errors |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for load, _ in LOADS:
         for s in servers_order:
             if s in missing:
@@ -828,14 +846,15 @@ def table_md(rows, missing, servers_order):
             if r is None:
                 continue
             if r.get("na"):
-                out.append("| %s | %s | n/a | | | | | %s |" % (s, load, r["na"]))
+                out.append("| %s | %s | n/a | | | | | | %s |" % (s, load, r["na"]))
                 continue
             err = "0" if not r["errors"] else "**%d FLAGGED** %s" % (r["errors"], json.dumps(r["error_detail"]))
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            oth = r.get("other")
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 s, load, fmt(r["ops"]), fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["cpu_us"]),
-                fmt(r["rss_mb"], 0), err))
+                fmt(r["rss_mb"], 0), "-" if oth is None else ("**%.0f**" % oth if oth >= 10 else "%.0f" % oth), err))
     for s, why in missing.items():
-        out.append("| %s | (all) | MISSING | | | | | %s |" % (s, why))
+        out.append("| %s | (all) | MISSING | | | | | | %s |" % (s, why))
     return "\n".join(out)
 
 
@@ -916,7 +935,9 @@ def write_report(path, mode, m, info, rows, missing, order, mem, profiles, start
     lines += ["", "## Results", "",
               "ops/s are requests/s, except batchwrite and scan (items/s). p50/p99 from wrk's latency "
               "distribution (scan: per page). CPU µs/op = server utime+stime over the run / ops. Peak RSS = "
-              "VmHWM of the server process (nginx: master + workers) at the end of the load. Errors = "
+              "VmHWM of the server process (nginx: master + workers) at the end of the load. Other CPU % = "
+              "CPU time used by other processes on the machine during the run, as % of all CPUs (bold at "
+              "10% or more: that row was measured on a busy machine). Errors = "
               "socket errors + non-2xx answers; a load with errors is FLAGGED. REST is dStore's own API: "
               "n/a on the peers.", "", table_md(rows, missing, order), "",
               "Loads:", ""]
