@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs dStore's tests and prints one closing line "N passed, N failed".
-#   run-tests.sh [unit|replay|e2e]...   (default: all three)
+#   run-tests.sh [unit|replay|e2e|bench]...   (default: all four)
 # unit:   every build/tests/test_* program (each prints "N passed, N failed")
 # replay: every fuzz driver over its corpus in fuzz/corpus/<name>/
 # e2e:    the Python end-to-end tests (real server binaries, real boto3),
