@@ -126,7 +126,7 @@ meta_table *ddb_table(ddb_req *r, const json_value *name) {
 }
 
 /* ---- keys -------------------------------------------------------------- */
-static item_type key_item_type(key_type t) {
+item_type ddb_key_item_type(key_type t) {
     return t == KEY_N ? ITEM_N : t == KEY_B ? ITEM_B : ITEM_S;
 }
 
@@ -141,11 +141,11 @@ static int key_attr(ddb_req *r, const item_value *v, const char *name, key_type 
             snprintf(err, errlen, "The provided key element does not match the schema");
         return DS_EINVAL;
     }
-    if (v->type != key_item_type(t)) {
+    if (v->type != ddb_key_item_type(t)) {
         if (from_item)
             snprintf(err, errlen, "One or more parameter values were invalid: Type mismatch for "
                                   "key %s expected: %s actual: %s",
-                     name, expr_type_name(key_item_type(t)), expr_type_name(v->type));
+                     name, expr_type_name(ddb_key_item_type(t)), expr_type_name(v->type));
         else
             snprintf(err, errlen, "The provided key element does not match the schema");
         return DS_EINVAL;
@@ -235,7 +235,7 @@ item_value *ddb_strip_keys(ds_arena *a, meta_table *tb, const item_value *item) 
 
 static item_value *key_value(ds_arena *a, const key_part *kp) {
     item_value *v = ds_arena_calloc(a, sizeof *v);
-    v->type = key_item_type(kp->type);
+    v->type = ddb_key_item_type(kp->type);
     v->u.s.p = kp->p, v->u.s.len = kp->len;
     return v;
 }

@@ -64,6 +64,8 @@ meta_table *ddb_table(ddb_req *r, const json_value *name);
 int ddb_valid_table_name(ddb_req *r, const json_value *name);
 
 /* ---- keys (ddb.c) ---- */
+/* The item type of a key type: KEY_S -> ITEM_S, KEY_N -> ITEM_N, KEY_B -> ITEM_B. */
+item_type ddb_key_item_type(key_type t);
 /* The key of tb from a Key map (exactly the key attributes, right types).
  * Returns DS_OK, or DS_EINVAL with a message in err. */
 int ddb_key_from_map(ddb_req *r, meta_table *tb, const item_value *key, key_part *pk,

@@ -254,12 +254,8 @@ static void run_page(ddb_req *r, meta_table *tb, const ddb_exprs *x, const page_
 }
 
 /* ---- Query ------------------------------------------------------------------- */
-static item_type key_item_type(key_type t) {
-    return t == KEY_N ? ITEM_N : t == KEY_B ? ITEM_B : ITEM_S;
-}
-
 static int key_value_part(const item_value *v, key_type t, key_part *out) {
-    if (!v || v->type != key_item_type(t)) return DS_EINVAL;
+    if (!v || v->type != ddb_key_item_type(t)) return DS_EINVAL;
     out->type = t, out->p = v->u.s.p, out->len = v->u.s.len;
     return DS_OK;
 }

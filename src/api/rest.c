@@ -656,8 +656,6 @@ static void entry_list(api_ctx *ctx, http_request *req, meta_table *tb) {
             kp.p = ds_arena_memdup(req->arena, raw.data, raw.len), kp.len = raw.len;
             ds_buf_free(&raw);
         }
-        ds_buf_reset(&hi);
-        ds_buf_append(&hi, lo.data, lo.len);
         keycodec_put_prefix(&lo, &kp);
         ds_buf_reset(&hi);
         ds_buf_append(&hi, lo.data, lo.len);

@@ -153,7 +153,7 @@ static void put_stats(group *g) {
     }
 }
 
-static void drop_data(replica *r, group *g, meta_table *tb) {
+static void drop_data(replica *r, meta_table *tb) {
     ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
     keycodec_table_bounds(&lo, &hi, tb->id);
     for (engine_cf cf = ENGINE_CF_DATA; cf <= ENGINE_CF_INDEX; cf++) {
@@ -161,7 +161,6 @@ static void drop_data(replica *r, group *g, meta_table *tb) {
         if (rc) ds_error("dropping table %llu: range delete failed: %s",
                          (unsigned long long)tb->id, ds_strerror(rc));
     }
-    (void)g;
     ds_buf_free(&lo), ds_buf_free(&hi);
 }
 
@@ -205,7 +204,7 @@ static ds_op *run_group(replica *r, group *g, ds_op *ops) {
             atomic_fetch_add(&g->deltas[i].tb->item_count, g->deltas[i].count);
             atomic_fetch_add(&g->deltas[i].tb->size_bytes, g->deltas[i].bytes);
         }
-        for (size_t i = 0; i < g->ndrops; i++) drop_data(r, g, g->drops[i]->table);
+        for (size_t i = 0; i < g->ndrops; i++) drop_data(r, g->drops[i]->table);
     }
     atomic_fetch_add(&r->groups, 1);
     atomic_fetch_add(&r->ops, nops);
