@@ -25,8 +25,11 @@ typedef struct api_limits {
     int retry_after_s;    /* the Retry-After of 503 answers */
 } api_limits;
 
+struct cluster_member;
+
 typedef struct api_ctx {
     meta *meta;
+    struct cluster_member *cluster; /* a cluster node: serves /internal/v1/ too (NULL: no) */
     router *router;
     engine *engine;          /* for disk and memory usage only */
     http_server *http;       /* set once the server runs */

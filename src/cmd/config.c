@@ -40,12 +40,21 @@ static const option_def options[] = {
      "stored bytes above which writes get 503; reads and deletes go on (0 = no limit)"},
     {"cache-size", NUM(OPT_SIZE, cache_size), "256M", "RocksDB block cache"},
     {"retry-after", NUM(OPT_LONG, retry_after), "1", "seconds, sent with every 503"},
-    {"etcd", STR(etcd), "", "etcd endpoints, comma-separated (cluster roles: node)"},
+    {"etcd", STR(etcd), "", "etcd endpoints, comma-separated (cluster roles: node, proxy, control)"},
     {"etcd-prefix", STR(etcd_prefix), "/dstore/", "the cluster's key prefix in etcd"},
     {"advertise", STR(advertise), "",
      "the URL other components reach this node at (default: http://LISTEN/)"},
     {"lease-ttl", NUM(OPT_LONG, lease_ttl), "10",
      "seconds without a keep-alive after which etcd forgets this node"},
+    {"cluster-key", STR(cluster_key), "",
+     "file holding the cluster's shared secret (created 0600 if absent; every member of a "
+     "cluster must use a copy of the same file)"},
+    {"replication-factor", NUM(OPT_LONG, replication_factor), "3",
+     "control: replicas of each range (capped by the live nodes)"},
+    {"ranges-per-table", NUM(OPT_LONG, ranges_per_table), "8",
+     "control: hash ranges a new table is cut into"},
+    {"replication-timeout", NUM(OPT_LONG, replication_timeout), "2000",
+     "node: ms an in-sync follower has to acknowledge a write before it leaves the in-sync set"},
     {"help", NUM(OPT_FLAG, help), "0", "print this help"},
 };
 

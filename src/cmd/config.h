@@ -31,6 +31,10 @@ typedef struct ds_config {
     uint64_t cache_size;    /* RocksDB block cache */
     long retry_after;       /* seconds, in 503 answers */
     long lease_ttl;         /* seconds: a node unheard of this long is gone */
+    char cluster_key[4096]; /* file of the cluster's shared secret (cluster roles) */
+    long replication_factor; /* control: replicas per range */
+    long ranges_per_table;  /* control: ranges a new table starts with */
+    long replication_timeout; /* node: ms a follower has to acknowledge */
     int help;
 } ds_config;
 

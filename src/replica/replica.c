@@ -57,11 +57,13 @@ void ds_op_init(ds_op *op, ds_op_kind kind, ds_arena *arena) {
     op->arena = arena;
     ds_buf_init(&op->key);
     ds_buf_init(&op->ikey);
+    ds_buf_init(&op->apply_wire);
 }
 
 void ds_op_release(ds_op *op) {
     ds_buf_free(&op->key);
     ds_buf_free(&op->ikey);
+    ds_buf_free(&op->apply_wire);
 }
 
 /* Returns the delta slot for tb, or NULL when the group already tracks the

@@ -74,6 +74,18 @@ struct ds_op {
     void (*done)(ds_op *op);
     void *done_arg;
 
+    /* ---- for a router that runs the op on another node (router_remote) ----
+     * apply cannot cross the network; apply_kind names a decoder registered
+     * on every node (cluster/opwire.h) that rebuilds apply and apply_arg from
+     * apply_wire, a JSON text. A front end that sets apply also fills these.
+     * err/errlen: where the message of a DS_EINVAL failure goes (NULL: none),
+     * so a remote failure reaches the client with the leader's words. */
+    const char *apply_kind;
+    ds_buf apply_wire;
+    char *err;
+    size_t errlen;
+    int async;             /* acknowledge once the leader has it, not every in-sync replica */
+
     /* ---- set by the writer before done() ---- */
     int status;            /* DS_OK or DS_E* */
     item_value *old_item;  /* when want_old and the item existed */
