@@ -113,20 +113,31 @@ void crypto_sha256(const void *d, size_t n, uint8_t out[32]) {
     gcry_md_hash_buffer(GCRY_MD_SHA256, out, n ? d : "", n);
 }
 
-/* HMAC-SHA256 over the concatenation of parts[0..nparts); one-shot through
- * gcry_md_hash_buffers (no handle to open). */
+/* HMAC-SHA256 over the concatenation of parts[0..nparts) (RFC 2104), built
+ * from two plain SHA-256 one-shots. libgcrypt's own HMAC one-shot opens a
+ * digest handle, and every open polls for entropy with getrusage(): one
+ * system call per HMAC, i.e. per SigV4-signed request. */
 static void hmac_parts(const void *key, size_t klen, const gcry_buffer_t *parts, int nparts,
                        uint8_t out[32]) {
-    gcry_buffer_t iov[6];
+    uint8_t k[64] = {0}, pad[64], inner[32];
+    if (klen > sizeof k) gcry_md_hash_buffer(GCRY_MD_SHA256, k, key, klen);
+    else if (klen) memcpy(k, key, klen);
+    gcry_buffer_t iov[8];
     int n = 0;
-    /* HMAC pads the key with zeros to the block size, so an empty key and a
-     * single zero byte are the same key; libgcrypt wants a non-empty one. */
-    iov[n++] = (gcry_buffer_t){.len = klen ? klen : 1, .data = klen ? (void *)key : "\0"};
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+    iov[n++] = (gcry_buffer_t){.len = 64, .data = pad};
     for (int i = 0; i < nparts && n < (int)DS_ARRAY_LEN(iov); i++)
         if (parts[i].len) iov[n++] = parts[i];
-    gcry_error_t e = gcry_md_hash_buffers(GCRY_MD_SHA256, GCRY_MD_FLAG_HMAC, out, iov, n);
+    gcry_error_t e = gcry_md_hash_buffers(GCRY_MD_SHA256, 0, inner, iov, n);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    iov[0] = (gcry_buffer_t){.len = 64, .data = pad};
+    iov[1] = (gcry_buffer_t){.len = 32, .data = inner};
+    if (!e) e = gcry_md_hash_buffers(GCRY_MD_SHA256, 0, out, iov, 2);
+    crypto_wipe(k, sizeof k);
+    crypto_wipe(pad, sizeof pad);
+    crypto_wipe(inner, sizeof inner);
     if (e) {
-        ds_error("crypto: HMAC-SHA256 failed: %s", gcry_strerror(e));
+        ds_error("crypto: SHA-256 failed: %s", gcry_strerror(e));
         abort();
     }
 }
