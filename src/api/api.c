@@ -10,6 +10,8 @@
 
 #include "api/ddb_int.h"
 #include "api/sigv4.h"
+#include "cluster/cluster.h"
+#include "cluster/peer.h"
 #include "common/base64.h"
 #include "common/json.h"
 #include "crypto/crypto.h"
@@ -211,6 +213,18 @@ void api_handle(http_request *req, void *ud) {
         ds_buf_puts(&b, "{\"status\":\"ok\"}");
         api_reply_json(req, 200, &b);
         return;
+    }
+    if (ctx->cluster && req->path.len >= 13 && !memcmp(req->path.p, "/internal/v1/", 13)) {
+        /* Not subject to client admission: replication must get through. */
+        if (peer_verify(req))
+            return api_error(req, 401, "Unauthorized", "internal requests must carry a valid "
+                                                       PEER_AUTH_HEADER " signature");
+        if (!__atomic_load_n(&ctx->cluster->repl, __ATOMIC_ACQUIRE)) /* still starting */
+            return reply_unavailable(ctx, req, "the node is starting; retry");
+        if (!strcmp(req->method, "POST") &&
+            (node_ops_handle(ctx->cluster, req) || replication_handle(ctx->cluster, req)))
+            return;
+        return api_error(req, 404, "NotFound", "no such internal endpoint");
     }
     int is_ddb = path_is(req, "/") && !strcmp(req->method, "POST");
     if (ctx->limits.max_inflight && ctx->http &&

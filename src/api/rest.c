@@ -10,13 +10,20 @@
  * which posts write_finish() back to the loop thread to answer. An entry is
  * a JSON object stored as an item (plain JSON <-> item, item.h); its ID is
  * the table's partition key, of the table's ID type.
+ *
+ * POST (a JSON Merge Patch) runs on the writer of the entry's range leader:
+ * when the router sends ops to another node, the op carries the apply kind
+ * "merge" whose wire form (cluster/opwire.h) is the patch itself, the
+ * request's JSON object as the client sent it.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
+#include "cluster/opwire.h"
 #include "common/base64.h"
 #include "common/json.h"
 #include "engine/item.h"
@@ -460,18 +467,17 @@ typedef struct rest_write {
     http_request *req;
     api_ctx *ctx;
     key_part id;
-    const json_value *patch; /* POST: the merge patch */
+    char err[256]; /* op.err: the writer's message for DS_EINVAL */
 } rest_write;
 
 /* RFC 7396: the patch's members replace the target's, objects merge, null
- * removes. Runs on the writer thread, allocating in the request's arena. */
+ * removes. Runs on the writer thread, allocating in the op's arena. */
 static int merge_patch(ds_arena *a, const item_value *target, const json_value *patch,
-                       item_value **out) {
+                       item_value **out, char *err, size_t errlen) {
     size_t tn = target && target->type == ITEM_M ? target->u.m.n : 0;
     item_attr *attrs = ds_arena_alloc(a, (tn + patch->u.obj.n + 1) * sizeof *attrs);
     size_t n = tn;
     if (tn) memcpy(attrs, target->u.m.attrs, tn * sizeof *attrs);
-    char err[128];
     for (size_t i = 0; i < patch->u.obj.n; i++) {
         const json_member *pm = &patch->u.obj.members[i];
         size_t k = 0;
@@ -484,8 +490,8 @@ static int merge_patch(ds_arena *a, const item_value *target, const json_value *
         }
         item_value *v;
         int rc = pm->value->type == JSON_OBJECT
-                     ? merge_patch(a, k < n ? attrs[k].value : NULL, pm->value, &v)
-                     : item_from_json(a, pm->value, &v, err, sizeof err);
+                     ? merge_patch(a, k < n ? attrs[k].value : NULL, pm->value, &v, err, errlen)
+                     : item_from_json(a, pm->value, &v, err, errlen);
         if (rc) return rc;
         if (k == n) attrs[n].name = pm->key, attrs[n].name_len = pm->key_len, n++;
         attrs[k].value = v;
@@ -498,9 +504,36 @@ static int merge_patch(ds_arena *a, const item_value *target, const json_value *
     return DS_OK;
 }
 
+/* op->apply of POST; op->apply_arg is the patch (a JSON object). */
 static int apply_patch(ds_op *op, const item_value *old, item_value **out) {
-    rest_write *w = op->done_arg;
-    return merge_patch(op->arena, old, w->patch, out);
+    return merge_patch(op->arena, old, op->apply_arg, out, op->err, op->errlen);
+}
+
+/* The "merge" apply kind: on the node that runs the op, the wire form is
+ * the patch itself (its tree lives in the op's arena). */
+static int merge_decode(ds_op *op, meta_table *tb, const json_value *wire, char *err,
+                        size_t errlen) {
+    (void)tb;
+    if (wire->type != JSON_OBJECT)
+        return ds_seterr(err, errlen, DS_EPARSE, "merge apply: the patch is a JSON object");
+    op->apply = apply_patch;
+    op->apply_arg = (void *)wire;
+    return DS_OK;
+}
+
+__attribute__((constructor)) static void rest_register(void) {
+    opwire_register_apply("merge", merge_decode);
+}
+
+/* X-DStore-Replication: "sync" (the default) or "async". Returns 0, or -1
+ * after answering 400. */
+static int replication_mode(http_request *req, int *async) {
+    const ds_slice *h = http_header_get(req, "x-dstore-replication");
+    *async = 0;
+    if (!h || (h->len == 4 && !strncasecmp(h->p, "sync", 4))) return 0;
+    if (h->len == 5 && !strncasecmp(h->p, "async", 5)) return *async = 1, 0;
+    api_error(req, 400, "InvalidParameter", "X-DStore-Replication must be sync or async");
+    return -1;
 }
 
 /* Runs on the request's loop thread once the write is durable or failed.
@@ -536,6 +569,8 @@ static void write_finish(void *arg) {
         api_error(req, 404, "TableNotFound", "the table was deleted");
     else if (rc == DS_ETOOBIG)
         api_error(req, 413, "PayloadTooLarge", "an entry is at most %u bytes", REST_MAX_ITEM_BYTES);
+    else if (rc == DS_EINVAL && w->err[0])
+        api_error(req, 400, "InvalidJson", "%s", w->err);
     else if (rc == DS_ESTATE || rc == DS_ENOSPACE)
         api_unavailable(w->ctx, req, rc == DS_ENOSPACE ? "disk" : "shutdown");
     else
@@ -557,6 +592,9 @@ static void entry_write(api_ctx *ctx, http_request *req, meta_table *tb, const k
     w->id = *id;
     ds_op *op = &w->op;
     ds_op_init(op, DS_OP_WRITE, req->arena);
+    if (replication_mode(req, &op->async)) return;
+    op->err = w->err;
+    op->errlen = sizeof w->err;
     if (!is_delete) {
         json_value *j;
         if (req->body.len > 2 * REST_MAX_ITEM_BYTES)
@@ -564,8 +602,12 @@ static void entry_write(api_ctx *ctx, http_request *req, meta_table *tb, const k
                              REST_MAX_ITEM_BYTES);
         if (parse_json_body(req, &j)) return;
         if (is_post) {
-            w->patch = j;
             op->apply = apply_patch;
+            op->apply_arg = j;
+            if (ctx->router->needs_wire) {
+                op->apply_kind = "merge";
+                ds_buf_append(&op->apply_wire, req->body.data, req->body.len);
+            }
         } else {
             char err[256];
             if (item_from_json(req->arena, j, &op->item, err, sizeof err))
@@ -725,7 +767,18 @@ static void entries(api_ctx *ctx, http_request *req, route *rt, meta_table *tb) 
 }
 
 /* ---- entry point ------------------------------------------------------- */
+static void dispatch(api_ctx *ctx, http_request *req);
+
 void rest_handle(api_ctx *ctx, http_request *req) {
+    /* Cluster mode: X-DStore-Read: local reads this member's own copy
+     * (router.h); reads run on this thread before dispatch returns. */
+    if (!ctx->router->needs_wire) return dispatch(ctx, req);
+    router_set_read_local(router_read_local_header(http_header_get(req, "x-dstore-read")));
+    dispatch(ctx, req);
+    router_set_read_local(0);
+}
+
+static void dispatch(api_ctx *ctx, http_request *req) {
     route rt;
     int rc = parse_route(req, &rt);
     if (rc == DS_EINVAL)

@@ -1,7 +1,7 @@
 /* main.c -- the dstore program: `dstore serve` runs proxy, node and control
  * plane in one process (the embedded default of ARCHITECTURE.md); `dstore
- * node` is the same serving node, registered in a cluster's etcd (see
- * docs/cluster-design.md for what the cluster roles will add).
+ * node`, `dstore proxy` and `dstore control` are the roles of a cluster
+ * coordinated through etcd (docs/cluster.md).
  *
  * Start-up order, and the reverse at shutdown (SIGINT / SIGTERM):
  *   identities (DATA/node.id, DATA/control.id) -> RocksDB (DATA/db) ->
@@ -12,6 +12,7 @@
  * write was synced to the write-ahead log first.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,10 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "cluster/cluster.h"
+#include "cluster/control.h"
+#include "cluster/peer.h"
+#include "cluster/replication.h"
 #include "cmd/config.h"
 #include "control/etcd.h"
 #include "control/registry.h"
@@ -33,9 +38,15 @@ static void usage(FILE *out) {
             "Usage:\n"
             "  dstore serve [options]   run everything in one process: both client APIs on\n"
             "                           --listen, data in --data\n"
-            "  dstore node --etcd URL [options]\n"
-            "                           the same, registered as a node of the cluster in etcd\n"
-            "                           (node/{uuid}/details on a lease of --lease-ttl)\n"
+            "  dstore node --etcd URL --cluster-key FILE --admin-token T [options]\n"
+            "                           a data node of a cluster: holds the ranges the control\n"
+            "                           plane gives it, replicates them, and serves both client\n"
+            "                           APIs (registered as node/{uuid}/details on a lease)\n"
+            "  dstore proxy --etcd URL --cluster-key FILE --admin-token T [options]\n"
+            "                           both client APIs, each key sent to its range's leader\n"
+            "  dstore control --etcd URL --cluster-key FILE [options]\n"
+            "                           the control plane: places ranges, chooses leaders,\n"
+            "                           moves ranges when nodes join, leave or drain\n"
             "  dstore version           print the version\n\n",
             DSTORE_VERSION);
     config_usage(out);
@@ -111,6 +122,8 @@ static int dev_tenant(ds_config *cfg, meta *m) {
         show_secret = !cfg->dev_secret_key[0];
         int rc = meta_tenant_create(m, "dev", cfg->dev_access_key[0] ? cfg->dev_access_key : NULL,
                                     cfg->dev_secret_key[0] ? cfg->dev_secret_key : NULL, &t);
+        if (rc == DS_EEXIST && (t = meta_tenant_get(m, "dev", 3))) /* another member won */
+            rc = DS_OK, show_secret = 0;
         if (rc) {
             fprintf(stderr, "dstore: cannot create the development tenant: %s\n",
                     ds_strerror(rc));
@@ -130,53 +143,164 @@ static int dev_tenant(ds_config *cfg, meta *m) {
     return 0;
 }
 
-/* Runs `dstore serve` (cluster == 0) or `dstore node` (cluster == 1). */
-static int run(int argc, char **argv, const char *cmd, int cluster) {
-    ds_config cfg;
-    char err[1024];
-    if (config_load(&cfg, argc, argv, err, sizeof err)) {
-        fprintf(stderr, "dstore %s: %s\n", cmd, err);
-        return 2;
-    }
-    if (!cfg.help && cluster && !cfg.etcd[0]) {
-        fprintf(stderr, "dstore node: --etcd URL is required (the cluster's etcd endpoints)\n");
-        return 2;
-    }
-    if (!cfg.help && !cluster && cfg.etcd[0]) {
-        fprintf(stderr, "dstore serve: runs without etcd; use `dstore node --etcd ...` to join "
-                        "a cluster\n");
-        return 2;
-    }
-    if (cfg.help) {
-        usage(stdout);
+typedef enum { ROLE_SERVE, ROLE_NODE, ROLE_PROXY, ROLE_CONTROL } role;
+static const char *role_names[] = {"serve", "node", "proxy", "control"};
+
+/* Checks the flags a role needs. Returns 0, or 2 after saying what is wrong. */
+static int check_role_flags(const ds_config *cfg, role ro) {
+    const char *cmd = role_names[ro];
+    if (ro == ROLE_SERVE) {
+        if (cfg->etcd[0]) {
+            fprintf(stderr, "dstore serve: runs without etcd; use `dstore node --etcd ...` to "
+                            "join a cluster\n");
+            return 2;
+        }
         return 0;
     }
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(cfg.log_level, levels[i])) ds_log_level = i;
-    char host[256];
-    int port;
-    if (split_listen(cfg.listen, host, sizeof host, &port)) {
-        fprintf(stderr, "dstore %s: --listen must be HOST:PORT, not \"%s\"\n", cmd, cfg.listen);
+    if (!cfg->etcd[0]) {
+        fprintf(stderr, "dstore %s: --etcd URL is required (the cluster's etcd endpoints)\n", cmd);
         return 2;
     }
-    if (crypto_init()) {
-        fprintf(stderr, "dstore: libgcrypt 1.10 or newer is required (AES-256-GCM-SIV)\n");
-        return 1;
+    if (!cfg->cluster_key[0]) {
+        fprintf(stderr, "dstore %s: --cluster-key FILE is required: the cluster's shared secret "
+                        "(created 0600 by the first member if absent; give every member a copy)\n",
+                cmd);
+        return 2;
     }
-    if (mkdir(cfg.data, 0700) && errno != EEXIST) {
-        fprintf(stderr, "dstore: cannot create %s: %s\n", cfg.data, strerror(errno));
-        return 1;
+    if (ro != ROLE_CONTROL && !cfg->admin_token[0]) {
+        fprintf(stderr, "dstore %s: --admin-token is required in a cluster (every proxy and node "
+                        "must accept the same admin token)\n", cmd);
+        return 2;
     }
-    chmod(cfg.data, 0700);
+    return 0;
+}
 
-    /* Block the stop signals in every thread; main waits for them below. */
+/* The cluster part of a node or proxy: etcd, the cluster key, metadata from
+ * etcd, the range map. */
+static int join_cluster(ds_config *cfg, role ro, const ds_identity *id, replica *r, engine *e,
+                        cluster_member *c) {
+    char err[1024];
+    uint8_t ck[32];
+    if (peer_load_key(cfg->cluster_key, 1, ck, err, sizeof err)) {
+        fprintf(stderr, "dstore %s: %s\n", role_names[ro], err);
+        return -1;
+    }
+    peer_init(ck);
+    snprintf(c->uuid, sizeof c->uuid, "%s", id->uuid);
+    c->replica = r;
+    c->engine = e;
+    c->rpc_timeout_ms = (int)cfg->replication_timeout;
+    int rc = etcd_open(cfg->etcd, cfg->etcd_prefix, &c->etcd, err, sizeof err);
+    if (!rc) rc = meta_open_etcd(c->etcd, e, r, id->key, ck, &c->meta, err, sizeof err);
+    if (!rc) rc = rangemap_open(c->etcd, &c->map, err, sizeof err);
+    crypto_wipe(ck, sizeof ck);
+    if (rc) {
+        fprintf(stderr, "dstore %s: cannot join the cluster at %s: %s\n", role_names[ro],
+                cfg->etcd, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* meta's and the map's watches stop before etcd closes. */
+static void leave_cluster(cluster_member *c) {
+    rangemap_close(c->map);
+    meta_close(c->meta);
+    etcd_close(c->etcd);
+    c->map = NULL, c->meta = NULL, c->etcd = NULL;
+}
+
+static sigset_t block_stop_signals(void) {
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return stop;
+}
+
+/* `dstore control`: no HTTP port; runs until SIGINT/SIGTERM. */
+static volatile sig_atomic_t control_stop;
+static void *control_signal_thread(void *arg) {
+    sigset_t *stop = arg;
+    int sig;
+    sigwait(stop, &sig);
+    control_stop = 1;
+    return NULL;
+}
+
+static int run_control(ds_config *cfg) {
+    char err[1024];
+    uint8_t ck[32];
+    if (peer_load_key(cfg->cluster_key, 1, ck, err, sizeof err)) {
+        fprintf(stderr, "dstore control: %s\n", err);
+        return 1;
+    }
+    peer_init(ck);
+    crypto_wipe(ck, sizeof ck);
+    etcd *et;
+    if (etcd_open(cfg->etcd, cfg->etcd_prefix, &et, err, sizeof err)) {
+        fprintf(stderr, "dstore control: %s\n", err);
+        return 1;
+    }
+    static sigset_t stop;
+    stop = block_stop_signals();
+    pthread_t th;
+    pthread_create(&th, NULL, control_signal_thread, &stop);
+    pthread_detach(th);
+    control_opts o = {0};
+    char uuid[37];
+    identity_uuid_v4(uuid);
+    o.uuid = uuid;
+    o.ranges_per_table = (int)cfg->ranges_per_table;
+    o.replication_factor = (int)cfg->replication_factor;
+    o.lease_ttl = (int)cfg->lease_ttl;
+    printf("dstore: control plane %s on %s\n", uuid, cfg->etcd);
+    fflush(stdout);
+    int rc = control_run(et, &o, &control_stop);
+    etcd_close(et);
+    return rc ? 1 : 0;
+}
+
+/* Runs `dstore serve`, `dstore node` or `dstore proxy`. */
+static int run(int argc, char **argv, role ro) {
+    const char *cmd = role_names[ro];
+    ds_config cfg;
+    char err[1024];
+    if (config_load(&cfg, argc, argv, err, sizeof err)) {
+        fprintf(stderr, "dstore %s: %s\n", cmd, err);
+        return 2;
+    }
+    if (cfg.help) {
+        usage(stdout);
+        return 0;
+    }
+    int bad = check_role_flags(&cfg, ro);
+    if (bad) return bad;
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(cfg.log_level, levels[i])) ds_log_level = i;
+    if (crypto_init()) {
+        fprintf(stderr, "dstore: libgcrypt 1.10 or newer is required (AES-256-GCM-SIV)\n");
+        return 1;
+    }
+    if (ro == ROLE_CONTROL) return run_control(&cfg);
+    char host[256];
+    int port;
+    if (split_listen(cfg.listen, host, sizeof host, &port)) {
+        fprintf(stderr, "dstore %s: --listen must be HOST:PORT, not \"%s\"\n", cmd, cfg.listen);
+        return 2;
+    }
+    int has_data = ro != ROLE_PROXY;
+    if (has_data && mkdir(cfg.data, 0700) && errno != EEXIST) {
+        fprintf(stderr, "dstore: cannot create %s: %s\n", cfg.data, strerror(errno));
+        return 1;
+    }
+    if (has_data) chmod(cfg.data, 0700);
+
+    /* Block the stop signals in every thread; main waits for them below. */
+    sigset_t stop = block_stop_signals();
 
     int status = 1;
     ds_identity node_id, control_id;
@@ -186,36 +310,50 @@ static int run(int argc, char **argv, const char *cmd, int cluster) {
     router *rt = NULL;
     http_server *hs = NULL;
     api_ctx *ctx = NULL;
-    etcd *et = NULL;
     registry *reg = NULL;
+    cluster_member cm;
+    memset(&cm, 0, sizeof cm);
     memset(&node_id, 0, sizeof node_id), memset(&control_id, 0, sizeof control_id);
-    if (load_identity(cfg.data, "node.id", &node_id) ||
-        load_identity(cfg.data, "control.id", &control_id))
+    if (!has_data) { /* a proxy keeps nothing: a new identity every start */
+        identity_uuid_v4(node_id.uuid);
+        crypto_random(node_id.key, sizeof node_id.key);
+    } else if (load_identity(cfg.data, "node.id", &node_id) ||
+               (ro == ROLE_SERVE && load_identity(cfg.data, "control.id", &control_id)))
         goto out;
-    char dbdir[4200];
-    snprintf(dbdir, sizeof dbdir, "%s/db", cfg.data);
-    engine_opts eo = {.block_cache_bytes = cfg.cache_size};
-    if (engine_open(dbdir, &eo, &e, err, sizeof err)) {
-        fprintf(stderr, "dstore: cannot open the store in %s: %s\n", dbdir, err);
-        goto out;
+    if (has_data) {
+        char dbdir[4200];
+        snprintf(dbdir, sizeof dbdir, "%s/db", cfg.data);
+        engine_opts eo = {.block_cache_bytes = cfg.cache_size};
+        if (engine_open(dbdir, &eo, &e, err, sizeof err)) {
+            fprintf(stderr, "dstore: cannot open the store in %s: %s\n", dbdir, err);
+            goto out;
+        }
+        if (replica_start(e, &r)) {
+            fprintf(stderr, "dstore: cannot start the writer thread\n");
+            goto out;
+        }
     }
-    if (replica_start(e, &r)) {
-        fprintf(stderr, "dstore: cannot start the writer thread\n");
-        goto out;
+    const char *token_origin = "from the configuration";
+    if (ro == ROLE_SERVE) {
+        if (meta_open(e, r, node_id.key, node_id.uuid, control_id.key, &m, err, sizeof err)) {
+            fprintf(stderr, "dstore: cannot load the metadata: %s\n", err);
+            goto out;
+        }
+        identity_wipe(&control_id);
+        if (admin_token(&cfg, &token_origin)) goto out;
+        rt = router_local_new(r);
+    } else {
+        if (join_cluster(&cfg, ro, &node_id, r, e, &cm)) goto out;
+        m = cm.meta;
+        rt = router_remote_new(&cm);
     }
-    if (meta_open(e, r, node_id.key, node_id.uuid, control_id.key, &m, err, sizeof err)) {
-        fprintf(stderr, "dstore: cannot load the metadata: %s\n", err);
-        goto out;
-    }
-    identity_wipe(&control_id);
-    const char *token_origin;
-    if (admin_token(&cfg, &token_origin) || dev_tenant(&cfg, m)) goto out;
+    if (dev_tenant(&cfg, m)) goto out;
 
-    rt = router_local_new(r);
     ctx = ds_calloc(1, sizeof *ctx);
     ctx->meta = m;
     ctx->router = rt;
     ctx->engine = e;
+    ctx->cluster = ro == ROLE_NODE ? &cm : NULL;
     ctx->admin_token = cfg.admin_token;
     ctx->location = cfg.location;
     ctx->limits = (api_limits){cfg.max_inflight, cfg.max_memory, cfg.max_disk,
@@ -224,6 +362,9 @@ static int run(int argc, char **argv, const char *cmd, int cluster) {
     hc.host = host;
     hc.port = port;
     hc.threads = (int)cfg.threads;
+    /* A proxy's and a node's client loops block on calls to other nodes
+     * (router_remote's reads): more loops than cores keep them serving. */
+    if (ro != ROLE_SERVE && !hc.threads) hc.threads = 16;
     hc.handler = api_handle;
     hc.ud = ctx;
     if (http_server_start(&hc, &hs, err, sizeof err)) {
@@ -231,43 +372,53 @@ static int run(int argc, char **argv, const char *cmd, int cluster) {
         goto out;
     }
     ctx->http = hs;
-    printf("dstore: node %s, data in %s\n", node_id.uuid, cfg.data);
+    if (cfg.advertise[0]) snprintf(cm.uri, sizeof cm.uri, "%.250s", cfg.advertise);
+    else snprintf(cm.uri, sizeof cm.uri, "http://%.200s:%d/", host, http_server_port(hs));
+    printf("dstore: %s %s%s%s\n", ro == ROLE_PROXY ? "proxy" : "node", node_id.uuid,
+           has_data ? ", data in " : "", has_data ? cfg.data : "");
     if (token_origin && !strcmp(token_origin, "in DATA/admin.token"))
         printf("dstore: admin token in %s/admin.token\n", cfg.data);
     else if (token_origin)
         printf("dstore: admin token %s\n", token_origin);
     else printf("dstore: admin token: %s (shown once; kept in %s/admin.token)\n", cfg.admin_token,
                 cfg.data);
-    if (cluster) {
-        char uri[600];
-        if (cfg.advertise[0]) snprintf(uri, sizeof uri, "%s", cfg.advertise);
-        else snprintf(uri, sizeof uri, "http://%s:%d/", host, http_server_port(hs));
-        if (etcd_open(cfg.etcd, cfg.etcd_prefix, &et, err, sizeof err) ||
-            registry_join(et, node_id.uuid, uri, (int)cfg.lease_ttl, &reg, err, sizeof err)) {
+    if (ro == ROLE_NODE) {
+        repl_opts ro_ = {.timeout_ms = (int)cfg.replication_timeout};
+        if (repl_start(&cm, &ro_, &cm.repl, err, sizeof err)) {
+            fprintf(stderr, "dstore node: cannot start replication: %s\n", err);
+            goto out;
+        }
+        if (registry_join(cm.etcd, node_id.uuid, cm.uri, (int)cfg.lease_ttl, &reg, err,
+                          sizeof err)) {
             fprintf(stderr, "dstore node: cannot join the cluster at %s: %s\n", cfg.etcd, err);
             goto out;
         }
-        printf("dstore: node %s joined the cluster at %s as %s\n", node_id.uuid, cfg.etcd, uri);
+        printf("dstore: node %s joined the cluster at %s as %s\n", node_id.uuid, cfg.etcd, cm.uri);
     }
     printf("dstore: listening on http://%s:%d\n", host, http_server_port(hs));
     fflush(stdout);
 
     int sig = 0;
     sigwait(&stop, &sig);
-    replica_stats rs;
-    replica_get_stats(r, &rs);
-    ds_info("signal %d: stopping; writer: %llu ops in %llu groups, %llu ms evaluating, %llu ms "
-            "committing",
-            sig, (unsigned long long)rs.ops, (unsigned long long)rs.groups,
-            (unsigned long long)rs.eval_us / 1000, (unsigned long long)rs.commit_us / 1000);
+    if (r) {
+        replica_stats rs;
+        replica_get_stats(r, &rs);
+        ds_info("signal %d: stopping; writer: %llu ops in %llu groups, %llu ms evaluating, %llu "
+                "ms committing",
+                sig, (unsigned long long)rs.ops, (unsigned long long)rs.groups,
+                (unsigned long long)rs.eval_us / 1000, (unsigned long long)rs.commit_us / 1000);
+    }
     status = 0;
 out:
     registry_leave(reg); /* first: the cluster stops sending us work */
-    etcd_close(et);
+    repl_stop(cm.repl);  /* held ops answer through their loops: before the loops stop */
     http_server_stop(hs);
-    replica_stop(r); /* commits what is queued */
-    meta_close(m);
+    repl_free(cm.repl);
     router_free(rt);
+    /* meta's watch may submit drops to the writer: it stops first */
+    if (ro == ROLE_SERVE) meta_close(m);
+    else leave_cluster(&cm);
+    replica_stop(r); /* commits what is queued */
     engine_close(e);
     ds_free(ctx);
     identity_wipe(&node_id);
@@ -285,8 +436,8 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "serve")) return run(argc - 2, argv + 2, "serve", 0);
-    if (!strcmp(argv[1], "node")) return run(argc - 2, argv + 2, "node", 1);
+    for (int ro = ROLE_SERVE; ro <= ROLE_CONTROL; ro++)
+        if (!strcmp(argv[1], role_names[ro])) return run(argc - 2, argv + 2, (role)ro);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("dstore %s\n", DSTORE_VERSION);
         return 0;

@@ -249,10 +249,32 @@ int engine_get(engine *e, engine_cf cf, const void *k, size_t kl, ds_buf *val) {
     return DS_OK;
 }
 
+struct engine_snapshot {
+    const rocksdb_snapshot_t *s;
+};
+
+engine_snapshot *engine_snapshot_new(engine *e) {
+    engine_snapshot *s = ds_calloc(1, sizeof *s);
+    s->s = rocksdb_create_snapshot(e->db);
+    return s;
+}
+
+void engine_snapshot_free(engine *e, engine_snapshot *s) {
+    if (!s) return;
+    rocksdb_release_snapshot(e->db, s->s);
+    ds_free(s);
+}
+
 engine_iter *engine_iter_new(engine *e, engine_cf cf, const void *lower, size_t ll,
                              const void *upper, size_t ul) {
+    return engine_iter_new_at(e, NULL, cf, lower, ll, upper, ul);
+}
+
+engine_iter *engine_iter_new_at(engine *e, const engine_snapshot *snap, engine_cf cf,
+                                const void *lower, size_t ll, const void *upper, size_t ul) {
     engine_iter *it = ds_calloc(1, sizeof *it);
     it->ropts = rocksdb_readoptions_create();
+    if (snap) rocksdb_readoptions_set_snapshot(it->ropts, snap->s);
     if (lower) {
         it->lower = ds_memdup(lower, ll);
         rocksdb_readoptions_set_iterate_lower_bound(it->ropts, it->lower, ll);

@@ -36,6 +36,7 @@ typedef enum {
 typedef struct engine engine;
 typedef struct engine_iter engine_iter;
 typedef struct engine_batch engine_batch;
+typedef struct engine_snapshot engine_snapshot;
 
 /* Tuning knobs; zero fields take the default. */
 typedef struct engine_opts {
@@ -66,6 +67,10 @@ int engine_get(engine *e, engine_cf cf, const void *k, size_t kl, ds_buf *val);
  * wider ones use total-order seeks. Either way results are the same. */
 engine_iter *engine_iter_new(engine *e, engine_cf cf, const void *lower, size_t ll,
                              const void *upper, size_t ul);
+/* As engine_iter_new, reading snapshot s (engine_snapshot_new) instead of
+ * the latest state. s must outlive the iterator. */
+engine_iter *engine_iter_new_at(engine *e, const engine_snapshot *s, engine_cf cf,
+                                const void *lower, size_t ll, const void *upper, size_t ul);
 void engine_iter_seek(engine_iter *it, const void *k, size_t kl); /* first key >= k */
 void engine_iter_seek_first(engine_iter *it);
 void engine_iter_seek_last(engine_iter *it);
@@ -80,6 +85,15 @@ const char *engine_iter_value(engine_iter *it, size_t *len);
  * when engine_iter_valid() turns 0). */
 int engine_iter_status(engine_iter *it);
 void engine_iter_free(engine_iter *it); /* NULL is fine */
+
+/* ---- snapshots ----------------------------------------------------------
+ * A snapshot pins the database as it is when taken (every write that
+ * engine_write returned for before the call, none after), for iterators
+ * created later with engine_iter_new_at (replication's catch-up streams a
+ * range from one). It keeps old versions alive: release it soon. Any thread;
+ * free it with the engine it came from, before engine_close. */
+engine_snapshot *engine_snapshot_new(engine *e);
+void engine_snapshot_free(engine *e, engine_snapshot *s); /* NULL is fine */
 
 /* ---- batches ------------------------------------------------------------
  * A batch records puts and deletes and indexes them so engine_batch_get()

@@ -11,6 +11,12 @@
  * Table statistics (item count, size) are kept exact by the writer: it reads
  * each key's previous value anyway (for conditions and for the counts) and
  * writes the table's new totals into the same batch (META s/{id}).
+ *
+ * Replication hooks (replica.h) are copied at the start of each group, under
+ * the queue lock, so replica_set_hooks() only has to wait for the group in
+ * progress. With hooks, every successful write also records its logical
+ * mutation (key and plaintext) in the group's mutation log; without them
+ * nothing is captured.
  */
 #include "replica/replica.h"
 
@@ -18,6 +24,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "common/dict.h"
 #include "control/meta.h"
 #include "crypto/crypto.h"
 #include "engine/keycodec.h"
@@ -33,6 +40,12 @@ struct replica {
     pthread_cond_t cv;
     ds_op *head, *tail; /* FIFO of submitted ops */
     int stopping;
+    /* hooks, read by the writer under mu at the start of each group */
+    replica_hooks hooks;
+    void *hooks_ud;
+    int busy;          /* the writer is running a group */
+    int hook_waiters;  /* replica_set_hooks calls waiting for !busy */
+    pthread_cond_t idle;
     atomic_long pending;
     atomic_ullong ops, groups, syncs, eval_us, commit_us;
 };
@@ -43,12 +56,22 @@ typedef struct table_delta {
 } table_delta;
 
 typedef struct group {
+    replica_group view; /* what the hooks see; first member */
     engine_batch *batch;
-    table_delta deltas[GROUP_MAX_TABLES];
-    size_t ndeltas;
+    table_delta *deltas; /* GROUP_MAX_TABLES for writes; APPLY ops may add more */
+    size_t ndeltas, capdeltas;
     ds_op *drops[GROUP_MAX_OPS];
     size_t ndrops;
+    ds_op *opv[GROUP_MAX_OPS];
+    unsigned char held[GROUP_MAX_OPS];
     ds_buf old, plain, sealed, tmp;
+    /* hooks of this group (copied under the queue lock) */
+    replica_hooks h;
+    void *hud;
+    int capture;          /* record mutations (some hook is installed) */
+    ds_buf mlog;          /* captured keys and plaintexts */
+    replica_mut *muts;    /* key/value hold offsets into mlog until fixed */
+    size_t nmuts, capmuts;
 } group;
 
 void ds_op_init(ds_op *op, ds_op_kind kind, ds_arena *arena) {
@@ -68,14 +91,27 @@ void ds_op_release(ds_op *op) {
 
 /* Returns the delta slot for tb, or NULL when the group already tracks the
  * maximum number of tables (the caller then ends the group). */
-static table_delta *delta_for(group *g, meta_table *tb) {
+/* Appends a delta slot for tb (no limit: APPLY and DELETE_SPAN ops). */
+static table_delta *delta_add(group *g, meta_table *tb) {
     for (size_t i = 0; i < g->ndeltas; i++)
         if (g->deltas[i].tb == tb) return &g->deltas[i];
-    if (g->ndeltas == GROUP_MAX_TABLES) return NULL;
+    if (g->ndeltas == g->capdeltas) {
+        g->capdeltas = g->capdeltas ? g->capdeltas * 2 : GROUP_MAX_TABLES;
+        g->deltas = ds_realloc(g->deltas, g->capdeltas * sizeof *g->deltas);
+    }
     table_delta *d = &g->deltas[g->ndeltas++];
     d->tb = tb, d->count = 0, d->bytes = 0;
     return d;
 }
+
+static table_delta *delta_for(group *g, meta_table *tb) {
+    for (size_t i = 0; i < g->ndeltas; i++)
+        if (g->deltas[i].tb == tb) return &g->deltas[i];
+    if (g->ndeltas == GROUP_MAX_TABLES) return NULL;
+    return delta_add(g, tb);
+}
+
+static void capture(group *g, ds_op *op, const char *value, size_t vlen);
 
 static void apply_meta(group *g, const ds_op *op) {
     for (size_t i = 0; i < op->nmeta; i++) {
@@ -118,6 +154,7 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
             engine_batch_delete(g->batch, ENGINE_CF_INDEX, op->ikey.data, op->ikey.len);
             d->count -= 1;
             d->bytes -= old_size;
+            if (g->capture) capture(g, op, NULL, 0);
         }
         op->new_item = NULL;
     } else {
@@ -135,9 +172,153 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
         d->count += exists ? 0 : 1;
         d->bytes += (int64_t)(op->key.len + g->sealed.len) - old_size;
         op->new_item = new_item;
+        if (g->capture) capture(g, op, g->plain.data, g->plain.len);
     }
     if (op->want_old) op->old_item = old_item;
     return DS_OK;
+}
+
+/* ---- replication: applying shipped mutations ---------------------------- */
+
+/* Applies one mutation of table tb (its key already checked to be tb's):
+ * sealed under this node's tenant key, DATA + INDEX entries, statistics. */
+static int apply_mut(replica *r, group *g, meta_table *tb, table_delta *d, const replica_mut *m) {
+    int rc = engine_batch_get(r->e, g->batch, ENGINE_CF_DATA, m->key, m->klen, &g->old);
+    if (rc != DS_OK && rc != DS_ENOTFOUND) return rc;
+    int exists = rc == DS_OK;
+    int64_t old_size = exists ? (int64_t)(m->klen + g->old.len) : 0;
+    /* index key = table id | components (the data key without its hash) */
+    ds_buf_reset(&g->tmp);
+    ds_buf_append(&g->tmp, m->key, 8);
+    ds_buf_append(&g->tmp, m->key + KEYCODEC_PREFIX_LEN, m->klen - KEYCODEC_PREFIX_LEN);
+    if (!m->value) {
+        if (exists) {
+            engine_batch_delete(g->batch, ENGINE_CF_DATA, m->key, m->klen);
+            engine_batch_delete(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len);
+            d->count -= 1;
+            d->bytes -= old_size;
+        }
+        return DS_OK;
+    }
+    ds_buf_reset(&g->sealed);
+    rc = crypto_seal(&g->sealed, tb->tenant->data_key, m->key, m->klen, m->value, m->vlen);
+    if (rc) return rc;
+    engine_batch_put(g->batch, ENGINE_CF_DATA, m->key, m->klen, g->sealed.data, g->sealed.len);
+    engine_batch_put(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len, m->key + 8, 4);
+    d->count += exists ? 0 : 1;
+    d->bytes += (int64_t)(m->klen + g->sealed.len) - old_size;
+    return DS_OK;
+}
+
+static int key_of_table(const replica_mut *m, uint64_t table_id) {
+    return m->klen > KEYCODEC_PREFIX_LEN && ds_get_u64be(m->key) == table_id;
+}
+
+/* Evaluates a DS_OP_APPLY. Returns the op's status: DS_OK even when some
+ * sections were refused (each has its own status); an engine error fails
+ * the whole op (the group is then not committed). */
+static int eval_apply(replica *r, group *g, ds_op *op) {
+    for (size_t i = 0; i < op->nsections; i++) {
+        replica_section *s = &op->sections[i];
+        s->touched = NULL;
+        s->status = g->h.apply_check ? g->h.apply_check(g->hud, &g->view, s) : DS_OK;
+        if (s->status) continue;
+        meta_table *tb = s->table;
+        if (!tb || atomic_load(&tb->dropped)) continue;
+        for (size_t j = 0; j < s->nmuts; j++)
+            if (!key_of_table(&s->muts[j], tb->id)) {
+                s->status = DS_EINVAL;
+                break;
+            }
+        if (s->status) continue;
+        table_delta *d = delta_add(g, tb);
+        for (size_t j = 0; j < s->nmuts; j++) {
+            const replica_mut *m = &s->muts[j];
+            if (s->kind == REPLICA_SEC_SNAPSHOT && s->touched &&
+                dict_get(s->touched, m->key, m->klen))
+                continue;
+            int rc = apply_mut(r, g, tb, d, m);
+            if (rc) return rc;
+            if (s->kind == REPLICA_SEC_LIVE && s->touched)
+                dict_set(s->touched, m->key, m->klen, (void *)1);
+        }
+    }
+    return DS_OK;
+}
+
+/* DS_OP_DELETE_SPAN, alone in its group: op->meta first (synced), then the
+ * index entries of every item in the span (in unsynced chunks; the last
+ * chunk commits with the group, synced, with the statistics), and after the
+ * commit the DATA span with one range delete (run_group). A crash anywhere
+ * leaves op->meta written: its writer marks the range incomplete there. */
+static int eval_delete_span(replica *r, group *g, ds_op *op) {
+    meta_table *tb = op->table;
+    int rc = DS_OK;
+    if (op->nmeta) {
+        apply_meta(g, op);
+        if ((rc = engine_write(r->e, g->batch, 1))) return rc;
+        engine_batch_clear(g->batch);
+    }
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+    keycodec_hash_bounds(&lo, &hi, tb->id, op->span_low, op->span_high);
+    engine_iter *it = engine_iter_new(r->e, ENGINE_CF_DATA, lo.data, lo.len, hi.data, hi.len);
+    table_delta *d = delta_add(g, tb);
+    size_t n = 0;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = engine_iter_key(it, &kl);
+        engine_iter_value(it, &vl);
+        if (kl <= KEYCODEC_PREFIX_LEN) continue;
+        d->count -= 1;
+        d->bytes -= (int64_t)(kl + vl);
+        ds_buf_reset(&g->tmp);
+        ds_buf_append(&g->tmp, k, 8);
+        ds_buf_append(&g->tmp, k + KEYCODEC_PREFIX_LEN, kl - KEYCODEC_PREFIX_LEN);
+        engine_batch_delete(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len);
+        if (++n % 4096 == 0) {
+            if ((rc = engine_write(r->e, g->batch, 0))) break;
+            engine_batch_clear(g->batch);
+        }
+    }
+    if (rc == DS_OK) rc = engine_iter_status(it);
+    engine_iter_free(it);
+    ds_buf_free(&lo), ds_buf_free(&hi);
+    if (rc == DS_OK) g->drops[g->ndrops++] = op; /* the DATA span goes after the commit */
+    return rc;
+}
+
+/* Records the mutation of a successful write (value NULL: a delete). */
+static void capture(group *g, ds_op *op, const char *value, size_t vlen) {
+    if (g->nmuts == g->capmuts) {
+        g->capmuts = g->capmuts ? g->capmuts * 2 : 64;
+        g->muts = ds_realloc(g->muts, g->capmuts * sizeof *g->muts);
+    }
+    replica_mut *m = &g->muts[g->nmuts++];
+    m->op = op;
+    m->klen = op->key.len;
+    m->key = (const char *)(uintptr_t)g->mlog.len; /* an offset until fix_muts */
+    ds_buf_append(&g->mlog, op->key.data, op->key.len);
+    m->vlen = vlen;
+    m->value = value ? (const char *)(uintptr_t)(g->mlog.len + 1) : NULL; /* +1: not NULL */
+    if (value) ds_buf_append(&g->mlog, value, vlen);
+}
+
+/* Turns the offsets of the captured mutations into pointers into mlog. */
+static void fix_muts(group *g) {
+    for (size_t i = 0; i < g->nmuts; i++) {
+        replica_mut *m = &g->muts[i];
+        m->key = g->mlog.data + (uintptr_t)m->key;
+        if (m->value) m->value = g->mlog.data + ((uintptr_t)m->value - 1);
+    }
+    g->view.muts = g->muts;
+    g->view.nmuts = g->nmuts;
+}
+
+void replica_group_put(replica_group *rg, engine_cf cf, const void *k, size_t kl, const void *v,
+                       size_t vl) {
+    group *g = (group *)rg;
+    if (v) engine_batch_put(g->batch, cf, k, kl, v, vl);
+    else engine_batch_delete(g->batch, cf, k, kl);
 }
 
 static void put_stats(group *g) {
@@ -155,13 +336,20 @@ static void put_stats(group *g) {
     }
 }
 
-static void drop_data(replica *r, meta_table *tb) {
+static void drop_data(replica *r, ds_op *op) {
+    meta_table *tb = op->table;
     ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
-    keycodec_table_bounds(&lo, &hi, tb->id);
-    for (engine_cf cf = ENGINE_CF_DATA; cf <= ENGINE_CF_INDEX; cf++) {
-        int rc = engine_delete_range(r->e, cf, lo.data, lo.len, hi.data, hi.len);
-        if (rc) ds_error("dropping table %llu: range delete failed: %s",
-                         (unsigned long long)tb->id, ds_strerror(rc));
+    if (op->kind == DS_OP_DELETE_SPAN) {
+        keycodec_hash_bounds(&lo, &hi, tb->id, op->span_low, op->span_high);
+        int rc = engine_delete_range(r->e, ENGINE_CF_DATA, lo.data, lo.len, hi.data, hi.len);
+        if (rc) op->status = rc;
+    } else {
+        keycodec_table_bounds(&lo, &hi, tb->id);
+        for (engine_cf cf = ENGINE_CF_DATA; cf <= ENGINE_CF_INDEX; cf++) {
+            int rc = engine_delete_range(r->e, cf, lo.data, lo.len, hi.data, hi.len);
+            if (rc) ds_error("dropping table %llu: range delete failed: %s",
+                             (unsigned long long)tb->id, ds_strerror(rc));
+        }
     }
     ds_buf_free(&lo), ds_buf_free(&hi);
 }
@@ -172,31 +360,64 @@ static ds_op *run_group(replica *r, group *g, ds_op *ops) {
     uint64_t t0 = ds_now_us();
     engine_batch_clear(g->batch);
     g->ndeltas = g->ndrops = 0;
-    ds_op *done_head = NULL, **done_tail = &done_head;
+    g->capture = g->h.admit || g->h.apply_check || g->h.prepare || g->h.after_commit;
+    if (g->capture) {
+        ds_buf_reset(&g->mlog);
+        g->nmuts = 0;
+        g->view = (replica_group){g->opv, g->held, 0, NULL, 0};
+    }
     size_t nops = 0, bytes = 0;
-    while (ops && nops < GROUP_MAX_OPS && bytes < GROUP_MAX_BYTES) {
+    int alone = 0; /* the op just taken must be alone in its group */
+    while (ops && nops < GROUP_MAX_OPS && bytes < GROUP_MAX_BYTES && !alone) {
         ds_op *op = ops;
         table_delta *d = NULL;
         if (op->kind == DS_OP_WRITE && !(d = delta_for(g, op->table))) break;
+        /* CALL starts a group; DELETE_SPAN is a group of its own */
+        if ((op->kind == DS_OP_CALL || op->kind == DS_OP_DELETE_SPAN) && nops) break;
         ops = op->next;
         op->next = NULL;
         op->status = DS_OK;
+        op->repl_range = NULL;
         switch (op->kind) {
-        case DS_OP_WRITE: op->status = eval_write(r, g, op, d); break;
+        case DS_OP_WRITE:
+            if (g->h.admit && (op->status = g->h.admit(g->hud, op))) break;
+            op->status = eval_write(r, g, op, d);
+            break;
         case DS_OP_META: apply_meta(g, op); break;
         case DS_OP_DROP_TABLE:
             apply_meta(g, op);
             g->drops[g->ndrops++] = op;
             break;
+        case DS_OP_APPLY: op->status = eval_apply(r, g, op); break;
+        case DS_OP_CALL: op->status = op->call(op, &g->view); break;
+        case DS_OP_DELETE_SPAN:
+            op->status = eval_delete_span(r, g, op);
+            alone = 1;
+            break;
         }
         if (op->kind == DS_OP_WRITE) bytes += op->key.len + g->sealed.len;
-        *done_tail = op;
-        done_tail = &op->next;
-        nops++;
+        if (op->kind == DS_OP_APPLY)
+            for (size_t i = 0; i < op->nsections; i++)
+                for (size_t j = 0; j < op->sections[i].nmuts; j++)
+                    bytes += op->sections[i].muts[j].klen + op->sections[i].muts[j].vlen;
+        g->held[nops] = 0;
+        g->opv[nops++] = op;
+    }
+    /* an engine error while applying fails the whole group: nothing of it is
+     * written (an APPLY's sections must land completely or not at all) */
+    int rc = DS_OK;
+    for (size_t i = 0; i < nops; i++)
+        if ((g->opv[i]->kind == DS_OP_APPLY || g->opv[i]->kind == DS_OP_DELETE_SPAN) &&
+            g->opv[i]->status)
+            rc = g->opv[i]->status;
+    if (g->capture) {
+        g->view.nops = nops;
+        fix_muts(g);
+        if (g->h.prepare && rc == DS_OK) g->h.prepare(g->hud, &g->view);
     }
     put_stats(g);
     uint64_t t1 = ds_now_us();
-    int rc = engine_batch_count(g->batch) ? engine_write(r->e, g->batch, 1) : DS_OK;
+    if (rc == DS_OK && engine_batch_count(g->batch)) rc = engine_write(r->e, g->batch, 1);
     atomic_fetch_add(&r->eval_us, t1 - t0);
     atomic_fetch_add(&r->commit_us, ds_now_us() - t1);
     if (rc) ds_error("group commit of %zu ops failed: %s", nops, ds_strerror(rc));
@@ -206,27 +427,37 @@ static ds_op *run_group(replica *r, group *g, ds_op *ops) {
             atomic_fetch_add(&g->deltas[i].tb->item_count, g->deltas[i].count);
             atomic_fetch_add(&g->deltas[i].tb->size_bytes, g->deltas[i].bytes);
         }
-        for (size_t i = 0; i < g->ndrops; i++) drop_data(r, g->drops[i]->table);
+        for (size_t i = 0; i < g->ndrops; i++) drop_data(r, g->drops[i]);
     }
+    if (rc)
+        for (size_t i = 0; i < nops; i++)
+            if (g->opv[i]->status == DS_OK) g->opv[i]->status = rc;
+    if (g->h.after_commit) g->h.after_commit(g->hud, &g->view, rc);
     atomic_fetch_add(&r->groups, 1);
     atomic_fetch_add(&r->ops, nops);
-    for (ds_op *op = done_head, *next; op; op = next) {
-        next = op->next;
-        if (rc && op->status == DS_OK) op->status = rc;
+    for (size_t i = 0; i < nops; i++) {
+        if (g->held[i]) continue; /* replica_finish() completes it, maybe already did */
         atomic_fetch_sub(&r->pending, 1);
-        op->done(op);
+        g->opv[i]->done(g->opv[i]);
     }
     return ops;
 }
 
+void replica_finish(replica *r, ds_op *op, int status) {
+    op->status = status;
+    atomic_fetch_sub(&r->pending, 1);
+    op->done(op);
+}
+
 static void *writer_main(void *arg) {
     replica *r = arg;
-    group g;
-    memset(&g, 0, sizeof g);
-    g.batch = engine_batch_new();
+    group *g = ds_calloc(1, sizeof *g);
+    g->batch = engine_batch_new();
     ds_op *ops = NULL;
     for (;;) {
         pthread_mutex_lock(&r->mu);
+        r->busy = 0;
+        if (r->hook_waiters) pthread_cond_broadcast(&r->idle);
         while (!r->head && !ops && !r->stopping) pthread_cond_wait(&r->cv, &r->mu);
         if (r->head) { /* append the queue behind what is left over */
             ds_op **tail = &ops;
@@ -235,13 +466,61 @@ static void *writer_main(void *arg) {
             r->head = r->tail = NULL;
         }
         int stop = r->stopping && !ops;
+        r->busy = !stop;
+        g->h = r->hooks;
+        g->hud = r->hooks_ud;
         pthread_mutex_unlock(&r->mu);
         if (stop) break;
-        ops = run_group(r, &g, ops);
+        ops = run_group(r, g, ops);
     }
-    engine_batch_free(g.batch);
-    ds_buf_free(&g.old), ds_buf_free(&g.plain), ds_buf_free(&g.sealed), ds_buf_free(&g.tmp);
+    engine_batch_free(g->batch);
+    ds_buf_free(&g->old), ds_buf_free(&g->plain), ds_buf_free(&g->sealed), ds_buf_free(&g->tmp);
+    ds_buf_free(&g->mlog);
+    ds_free(g->muts);
+    ds_free(g->deltas);
+    ds_free(g);
     return NULL;
+}
+
+void replica_set_hooks(replica *r, const replica_hooks *h, void *ud) {
+    pthread_mutex_lock(&r->mu);
+    if (h) r->hooks = *h;
+    else memset(&r->hooks, 0, sizeof r->hooks);
+    r->hooks_ud = ud;
+    r->hook_waiters++;
+    while (r->busy) pthread_cond_wait(&r->idle, &r->mu);
+    r->hook_waiters--;
+    pthread_mutex_unlock(&r->mu);
+}
+
+typedef struct run_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} run_wait;
+
+static void run_done(ds_op *op) {
+    run_wait *w = op->done_arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int replica_run(replica *r, ds_op *op) {
+    run_wait w;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    w.done = 0;
+    op->done = run_done;
+    op->done_arg = &w;
+    replica_submit(r, op);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return op->status;
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -358,6 +637,7 @@ int replica_start(engine *e, replica **out) {
     r->e = e;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    pthread_cond_init(&r->idle, NULL);
     if (pthread_create(&r->thread, NULL, writer_main, r)) {
         ds_free(r);
         return DS_EIO;
@@ -404,5 +684,6 @@ void replica_stop(replica *r) {
     pthread_join(r->thread, NULL);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    pthread_cond_destroy(&r->idle);
     ds_free(r);
 }

@@ -19,6 +19,27 @@
  * the writer thread and must be quick (the HTTP layer uses http_post to hand
  * the result back to the connection's loop). The op and everything it points
  * to must stay valid until done() has been called.
+ *
+ * Replication (cluster mode, cluster/replication.c) plugs in through hooks
+ * (replica_set_hooks) and four op kinds; the writer itself knows nothing of
+ * etcd or HTTP:
+ *   - admit(op) re-checks, at evaluation time, that this node may write the
+ *     op's key (it leads the key's range); a refusal fails the op unwritten.
+ *   - every successful write is captured as a logical mutation (data key and
+ *     the plaintext item, or a delete), before sealing;
+ *   - prepare(group) adds entries to the group's batch (the ranges' sequence
+ *     numbers) so they commit atomically with the data;
+ *   - after_commit(group) ships the mutations and may hold sync ops: their
+ *     done() is then called later by the hooks (replica_finish), once every
+ *     in-sync follower has them. Other ops complete as before.
+ *   - DS_OP_APPLY applies mutations shipped by a leader (or streamed by a
+ *     catch-up), re-sealed under this node's tenant keys; apply_check(section)
+ *     accepts or refuses each section on the writer thread, in order with
+ *     everything else;
+ *   - DS_OP_CALL runs a function on the writer thread between two groups;
+ *   - DS_OP_DELETE_SPAN deletes this node's copy of one hash range.
+ * With no hooks installed (`dstore serve`) the cost is one NULL check per op
+ * and per group.
  */
 #ifndef DS_REPLICA_H
 #define DS_REPLICA_H
@@ -30,11 +51,17 @@
 typedef struct meta_table meta_table;
 typedef struct replica replica;
 typedef struct ds_op ds_op;
+typedef struct dict dict;
+typedef struct replica_group replica_group;
+typedef struct replica_section replica_section;
 
 typedef enum {
     DS_OP_WRITE = 1,  /* put / delete / read-modify-write of one item */
     DS_OP_META,       /* metadata puts/deletes in op->meta (ordered with data writes) */
     DS_OP_DROP_TABLE, /* drop op->table: range-delete its data after earlier ops */
+    DS_OP_APPLY,      /* apply op->sections (replicated or streamed mutations) */
+    DS_OP_CALL,       /* run op->call on the writer thread, first in a new group */
+    DS_OP_DELETE_SPAN,/* delete op->table's items with hashes in [span_low, span_high] */
 } ds_op_kind;
 
 typedef enum {
@@ -86,6 +113,20 @@ struct ds_op {
     size_t errlen;
     int async;             /* acknowledge once the leader has it, not every in-sync replica */
 
+    /* ---- replication (replica_set_hooks; unused by `dstore serve`) ----
+     * APPLY: sections, applied in order (each has its own table reference,
+     * held by the submitter). CALL: call(op, g) runs on the writer thread at
+     * the start of a group (every earlier op committed and after_commit'ed);
+     * its return value becomes op->status; it may add entries to g's batch
+     * with replica_group_put. DELETE_SPAN: table + span_low/high; op->meta
+     * puts are written (synced) BEFORE anything is deleted, the index entries
+     * and statistics next, the DATA span last (one range delete). */
+    replica_section *sections;
+    size_t nsections;
+    int (*call)(ds_op *op, replica_group *g);
+    uint32_t span_low, span_high;
+    void *repl_range;      /* private to the hooks: the range admit() found */
+
     /* ---- set by the writer before done() ---- */
     int status;            /* DS_OK or DS_E* */
     item_value *old_item;  /* when want_old and the item existed */
@@ -99,6 +140,92 @@ typedef struct replica_stats {
     uint64_t eval_us;   /* writer time evaluating ops into groups */
     uint64_t commit_us; /* writer time in the durable write (WAL append + sync) */
 } replica_stats;
+
+/* ---- replication interface ------------------------------------------- */
+
+/* One logical mutation: a DATA CF key and the plaintext item (item codec)
+ * to store under it, or a delete (value NULL). The index entry and the hash
+ * follow from the key (keycodec.h: index key = key[0..8) || key[12..),
+ * hash = key[8..12)). */
+typedef struct replica_mut {
+    const char *key;
+    size_t klen;
+    const char *value; /* NULL: delete */
+    size_t vlen;
+    ds_op *op;         /* captured writes: the WRITE op that made it; else NULL */
+} replica_mut;
+
+typedef enum {
+    REPLICA_SEC_LIVE = 1,  /* a leader's mutations: newer than anything stored */
+    REPLICA_SEC_SNAPSHOT,  /* a catch-up page: skips keys in touched */
+} replica_section_kind;
+
+/* Part of a DS_OP_APPLY: mutations of one table, filled by the submitter.
+ * The writer calls hooks.apply_check first: a non-zero result refuses the
+ * section (nothing of it is written, status = the result). Then each
+ * mutation is applied: sealed under table->tenant's data key, DATA and
+ * INDEX entries written, statistics updated; a SNAPSHOT section skips the
+ * keys in touched, a LIVE one adds its keys to touched (when apply_check set
+ * it). A section of a dropped table is accepted and ignored. */
+struct replica_section {
+    replica_section_kind kind;
+    meta_table *table;
+    const replica_mut *muts;
+    size_t nmuts;
+    void *ud;       /* the submitter's */
+    dict *touched;  /* set by apply_check, or NULL */
+    int status;     /* set by the writer */
+};
+
+/* What the hooks see of a group being committed. ops: every op of the
+ * group in order; held: one flag per op, set by after_commit (below);
+ * muts: the captured writes of WRITE ops in evaluation order (pointers
+ * valid until after_commit returns). */
+struct replica_group {
+    ds_op **ops;
+    unsigned char *held;
+    size_t nops;
+    replica_mut *muts;
+    size_t nmuts;
+};
+
+/* Hooks run on the writer thread; ud is replica_set_hooks' ud.
+ *   admit         per WRITE op before evaluation: DS_OK, or a code that
+ *                 fails the op unwritten (set op->err when it is not NULL).
+ *                 May set op->repl_range.
+ *   apply_check   per APPLY section, see replica_section.
+ *   prepare       after evaluation, before the commit: add entries with
+ *                 replica_group_put (they commit atomically with the group).
+ *   after_commit  once the group is durable (rc DS_OK) or failed (rc). It may
+ *                 hold ops (g->held[i] = 1): their done() is not called by
+ *                 the writer but later, once, through replica_finish(), and
+ *                 the writer never touches a held op again (another thread
+ *                 may complete it, and its submitter free it, at once). It
+ *                 may also change op->status.
+ * Any hook may be NULL. */
+typedef struct replica_hooks {
+    int (*admit)(void *ud, ds_op *op);
+    int (*apply_check)(void *ud, replica_group *g, replica_section *s);
+    void (*prepare)(void *ud, replica_group *g);
+    void (*after_commit)(void *ud, replica_group *g, int rc);
+} replica_hooks;
+
+/* Installs h (copied; NULL: none). Returns once no group runs with the old
+ * hooks: every later group uses the new ones. Any thread but the writer. */
+void replica_set_hooks(replica *r, const replica_hooks *h, void *ud);
+
+/* Adds a put (value non-NULL) or delete to the batch of the group being
+ * evaluated (prepare, apply_check, CALL only). Copied. */
+void replica_group_put(replica_group *g, engine_cf cf, const void *k, size_t kl, const void *v,
+                       size_t vl);
+
+/* Completes an op held by after_commit: sets op->status = status and calls
+ * done(). Any thread, exactly once per held op. */
+void replica_finish(replica *r, ds_op *op, int status);
+
+/* Submits op and waits until its done() ran (op->done and done_arg are
+ * overwritten). Not from the writer thread. Returns op->status. */
+int replica_run(replica *r, ds_op *op);
 
 /* Starts the writer thread over an open engine. The engine must outlive the
  * replica. Returns DS_OK or DS_EIO. */

@@ -1,0 +1,281 @@
+"""Cluster mode end to end (issue 4, "Done means"): a real etcd, `dstore
+control`, three `dstore node`s and a `dstore proxy` on loopback, driven with
+boto3 (DynamoDB API) and the REST API through the proxy.
+
+  - writes through the proxy land on every replica of their range, and reads
+    find them through any node;
+  - SIGKILL of a range leader during a stream of sync writes: the proxy fails
+    over, and every acknowledged write is readable afterwards;
+  - a node added during writes gets its share of ranges with no write lost
+    and no client error beyond retried ones; a drained node ends up with
+    nothing and is removed;
+  - a node stopped and restarted catches up and rejoins the in-sync sets.
+
+Reading one replica's own copy: each node also serves the client APIs, and a
+request with `X-DStore-Read: local` is answered from that node's local
+store instead of being routed to the range leader.
+"""
+import threading
+import time
+
+import boto3.session
+import botocore.config
+import botocore.exceptions
+import pytest
+
+import dstore_client as dc
+from cluster_fixtures import (HOST, cluster, range_of, wait_for)  # noqa: F401
+from conftest import create_tenant, unique
+
+LOCAL = {"X-DStore-Read": "local"}
+_SESSION = boto3.session.Session()
+
+
+def ddb(server, tenant, attempts=1, local=False):
+    """A boto3 DynamoDB client on server (a proxy or a node). attempts > 1
+    lets botocore retry what it considers retryable (throttling, 5xx)."""
+    cfg = botocore.config.Config(retries={"max_attempts": attempts, "mode": "standard"},
+                                 connect_timeout=5, read_timeout=30)
+    c = _SESSION.client("dynamodb", endpoint_url="http://%s:%d" % (HOST, server.port),
+                        region_name="us-east-1", aws_access_key_id=tenant.key,
+                        aws_secret_access_key=tenant.secret, config=cfg)
+    if local:
+        def add_header(request, **kw):
+            request.headers["X-DStore-Read"] = "local"
+        c.meta.events.register("before-sign.dynamodb.GetItem", add_header)
+    return c
+
+
+def settled(cluster, tenant, table, rf=3):  # noqa: F811
+    """The table's ranges once each has rf replicas, all in sync, led by a live node."""
+    rs = cluster.ranges(tenant=tenant, table=table)
+    live = cluster.live_uuids()
+    if not rs:
+        return None
+    for r in rs:
+        if len(r["replicas"]) != rf or sorted(r["inSync"]) != sorted(r["replicas"]):
+            return None
+        if r["node"] not in live:
+            return None
+    return rs
+
+
+@pytest.fixture
+def three(cluster):  # noqa: F811
+    """control + 3 nodes + proxy, a tenant, and a DynamoDB table "t" ready."""
+    cluster.start_control()
+    for _ in range(3):
+        cluster.add_node()
+    proxy = cluster.start_proxy()
+    tenant = create_tenant(proxy, unique("tn"))
+    c = ddb(proxy, tenant)
+    c.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                   BillingMode="PAY_PER_REQUEST")
+    wait_for(lambda: settled(cluster, tenant.name, "t"), 30, "the ranges of table t")
+    return cluster, proxy, tenant
+
+
+class Writers:
+    """Threads putting distinct items through a proxy as fast as they can,
+    recording every acknowledged write (key -> value) and every error."""
+
+    def __init__(self, proxy, tenant, n=3, attempts=1, prefix="w"):
+        self.clients = [ddb(proxy, tenant, attempts=attempts) for _ in range(n)]
+        self.prefix = prefix
+        self.acked = {}
+        self.errors = []
+        self.ack_times = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                         for i in range(n)]
+
+    def _run(self, i):
+        c = self.clients[i]
+        seq = 0
+        while not self._stop.is_set():
+            key = "%s%d-%d" % (self.prefix, i, seq)
+            val = "v%d" % seq
+            seq += 1
+            try:
+                c.put_item(TableName="t", Item={"id": {"S": key}, "v": {"S": val}})
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+                with self._lock:
+                    self.errors.append((time.monotonic(), key, str(e)[:200]))
+                time.sleep(0.05)
+                continue
+            with self._lock:
+                self.acked[key] = val
+                self.ack_times.append(time.monotonic())
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def acks_after(self, t0):
+        with self._lock:
+            return sum(1 for t in self.ack_times if t > t0)
+
+
+def check_all_readable(proxy, tenant, acked):
+    c = ddb(proxy, tenant, attempts=3)
+    missing = []
+    for key, val in acked.items():
+        got = c.get_item(TableName="t", Key={"id": {"S": key}}, ConsistentRead=True).get("Item")
+        if not got or got["v"]["S"] != val:
+            missing.append((key, val, got))
+    assert not missing, "%d of %d acknowledged writes lost, e.g. %r" % (
+        len(missing), len(acked), missing[:5])
+
+
+def check_on_replicas(cluster, tenant, keys):  # noqa: F811
+    """Every key is in the local copy of every in-sync replica of its range."""
+    rs = cluster.ranges(tenant=tenant.name, table="t")
+    locals_ = {n.node_uuid: ddb(n, tenant, local=True) for n in cluster.nodes if n.alive()}
+    missing = []
+    for key, val in keys.items():
+        r = range_of(rs, key)
+        for u in r["inSync"]:
+            assert u in locals_, "in-sync replica %s of %r is not a running node" % (u, r)
+            got = locals_[u].get_item(TableName="t", Key={"id": {"S": key}}).get("Item")
+            if not got or got["v"]["S"] != val:
+                missing.append((key, u[:8], got))
+    assert not missing, "%d copies missing, e.g. %r" % (len(missing), missing[:5])
+
+
+# ---- the tests ------------------------------------------------------------------
+
+
+def test_writes_land_on_every_replica_and_any_node_reads_them(three):
+    cluster, proxy, tenant = three
+    c = ddb(proxy, tenant)
+    items = {"k%03d" % i: "value %d" % i for i in range(120)}
+    for k, v in items.items():
+        c.put_item(TableName="t", Item={"id": {"S": k}, "v": {"S": v}})
+    check_on_replicas(cluster, tenant, items)
+    # every node answers for every key (routing it to the leader when needed)
+    for n in cluster.nodes:
+        nc = ddb(n, tenant)
+        for k in list(items)[:20]:
+            assert nc.get_item(TableName="t", Key={"id": {"S": k}})["Item"]["v"]["S"] == items[k]
+    # queries and scans through the proxy see everything
+    seen = set()
+    kw = {"TableName": "t"}
+    while True:
+        page = c.scan(**kw)
+        seen.update(i["id"]["S"] for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert seen == set(items)
+
+    # the REST API, same cluster: a table, entries, listing
+    rest = proxy.client(dc.SigV4(tenant.key, tenant.secret))
+    dc.assert_status(rest.put(dc.table_path(tenant.name, "r")), 201, rest)
+    wait_for(lambda: settled(cluster, tenant.name, "r"), 30, "the ranges of table r")
+    for i in range(40):
+        dc.assert_status(rest.put(dc.entry_path(tenant.name, "r", "e%02d" % i), {"n": i}), 201, rest)
+    rs = cluster.ranges(tenant=tenant.name, table="r")
+    for i in range(40):
+        key = "e%02d" % i
+        for u in range_of(rs, key)["inSync"]:
+            n = cluster.node_by_uuid(u)
+            nc = n.client(dc.SigV4(tenant.key, tenant.secret))
+            r = nc.get(dc.entry_path(tenant.name, "r", key), headers=LOCAL)
+            dc.assert_status(r, 200, nc)
+            assert r.json()["n"] == i
+    r = rest.get(dc.ids_path(tenant.name, "r", dc.qs(prefix="e", limit=100)))
+    dc.assert_status(r, 200, rest)
+    assert r.text.count('"e') >= 40
+
+
+def test_sigkill_of_a_leader_during_sync_writes_loses_no_acknowledged_write(three):
+    cluster, proxy, tenant = three
+    w = Writers(proxy, tenant, n=3).start()
+    try:
+        wait_for(lambda: len(w.acked) >= 100, 30, "writes to flow")
+        h = cluster.holdings()
+        victim_uuid = max((u for u in h if u), key=lambda u: h[u][1])
+        victim = cluster.node_by_uuid(victim_uuid)
+        victim.kill9()
+        t_kill = time.monotonic()
+        # the control plane notices when the lease expires and fails over
+        wait_for(lambda: all(r["node"] != victim_uuid
+                             for r in cluster.ranges(tenant=tenant.name, table="t")),
+                 30, "new leaders for the dead node's ranges")
+        wait_for(lambda: w.acks_after(time.monotonic() - 0.5) > 20, 30,
+                 "writes to flow again after the failover")
+        time.sleep(1)
+    finally:
+        w.stop()
+    assert w.acks_after(t_kill) > 0
+    check_all_readable(proxy, tenant, w.acked)
+    # the survivors hold every acknowledged write
+    check_on_replicas(cluster, tenant, w.acked)
+    late = [e for e in w.errors if e[0] > t_kill + 15]
+    assert not late, "errors long after the failover: %r" % late[:5]
+
+
+def test_a_node_added_during_writes_gets_its_share_and_a_drained_one_leaves(three):
+    cluster, proxy, tenant = three
+    w = Writers(proxy, tenant, n=2, attempts=5).start()
+    try:
+        wait_for(lambda: len(w.acked) >= 50, 30, "writes to flow")
+        new = cluster.add_node()
+
+        def has_share():
+            rs = settled(cluster, tenant.name, "t")
+            if not rs:
+                return None
+            h = cluster.holdings()
+            reps = sorted(h.get(n.node_uuid, (0, 0))[0] for n in cluster.nodes)
+            return reps[0] >= 5 and reps[-1] - reps[0] <= 1 and reps
+        wait_for(has_share, 120, "the new node to hold its share of replicas", interval=0.5)
+        n_before = len(w.acked)
+        wait_for(lambda: len(w.acked) > n_before + 20, 30, "writes to go on")
+    finally:
+        w.stop()
+    assert not w.errors, "client errors (after the SDK's retries): %r" % w.errors[:5]
+    check_all_readable(proxy, tenant, w.acked)
+    check_on_replicas(cluster, tenant, w.acked)
+
+    # drain the new node: it ends up with nothing, then it is removed
+    r = cluster.ctl("node", "drain", new.node_uuid, "--timeout", "120", timeout=150)
+    assert "drained" in r.stdout, r.stdout + r.stderr
+    wait_for(lambda: settled(cluster, tenant.name, "t"), 60, "every range fully replicated")
+    assert new.node_uuid not in str(cluster.ranges())
+    new.stop()
+    r = cluster.ctl("node", "remove", new.node_uuid)
+    assert "removed" in r.stdout
+    check_all_readable(proxy, tenant, w.acked)
+
+
+def test_a_restarted_node_catches_up_and_rejoins_the_in_sync_sets(three):
+    cluster, proxy, tenant = three
+    w = Writers(proxy, tenant, n=2).start()
+    try:
+        wait_for(lambda: len(w.acked) >= 50, 30, "writes to flow")
+        # a node that leads nothing, if there is one (else any)
+        h = cluster.holdings()
+        node = min(cluster.nodes, key=lambda n: h.get(n.node_uuid, (0, 0))[1])
+        node.stop()
+        wait_for(lambda: all(node.node_uuid not in r["inSync"]
+                             for r in cluster.ranges(tenant=tenant.name, table="t")),
+                 30, "the stopped node to leave the in-sync sets")
+        n_down = len(w.acked)
+        wait_for(lambda: len(w.acked) > n_down + 100, 30, "writes while it is down")
+        node.start()
+        wait_for(lambda: settled(cluster, tenant.name, "t"), 60,
+                 "the restarted node back in every in-sync set")
+        time.sleep(0.5)
+    finally:
+        w.stop()
+    check_all_readable(proxy, tenant, w.acked)
+    check_on_replicas(cluster, tenant, w.acked)
