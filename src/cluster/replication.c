@@ -257,8 +257,15 @@ static void refresh(struct repl *rp, rrange *rr, const range_rec *rec, oplist *d
         i++;
     }
     for (int i = 0; i < rec->ninsync; i++) {
-        if (!strcmp(rec->insync[i], rp->c->uuid) || repl__fol(rr, rec->insync[i])) continue;
-        lfol *f = fol_add(rr, rec->insync[i], FOL_INSYNC, 0, 0);
+        if (!strcmp(rec->insync[i], rp->c->uuid)) continue;
+        lfol *f = repl__fol(rr, rec->insync[i]);
+        if (f) {
+            /* whatever we thought of it, the record counts it in sync: its
+             * acks are required (it gets every section already) */
+            if (f->state == FOL_CATCHUP) f->state = FOL_INSYNC;
+            continue;
+        }
+        f = fol_add(rr, rec->insync[i], FOL_INSYNC, 0, 0);
         if (f) repl__enqueue(rp, rr, f, NULL, rr->last_epoch, rr->last_seq, rr->last_seq);
     }
 }

@@ -24,17 +24,20 @@
  *      queued to every live follower of the range. Async ops complete now;
  *      sync ops (even failed or no-op ones, which observed the range's
  *      state) wait until every required follower acked the range's seq.
- *   4. A required follower that refuses a section, or has not acked within
- *      --replication-timeout, is removed from the record's "inSync" by
- *      rangemap_cas against a fresh read of the record, BEFORE any op waits
- *      on it no more. If the record shows another leader or epoch, the
+ *   4. A required follower that refuses a section, has not acked within
+ *      --replication-timeout, or whose node record is gone (lease expired:
+ *      no waiting), is removed from the record's "inSync" by rangemap_cas
+ *      against a fresh read of the record, BEFORE any op is acknowledged
+ *      without it. If the record shows another leader or epoch, the
  *      leader is fenced: every waiting op fails with DS_ESTATE (it was
  *      committed here but is not acknowledged) and admit refuses until a new
  *      epoch names this node again. If etcd cannot be reached, the waiting
  *      ops fail with DS_ESTATE and the removal is retried.
- *   Only the leader adds to "inSync" (after a catch-up, below), so the set it
- *   requires acks from always covers the record's: no acknowledged sync
- *   write is missing from a replica that could be chosen leader.
+ *   Only the leader adds to "inSync" (after a catch-up, below; the control
+ *   plane may remove, never add, except in a brand-new range's record), so
+ *   the set it requires acks from always covers the record's: no
+ *   acknowledged sync write is missing from a replica that could be chosen
+ *   leader.
  *
  * THE FOLLOWER
  *   A section is applied (writer thread, DS_OP_APPLY, synced, with the

@@ -358,6 +358,15 @@ static int run(int argc, char **argv, role ro) {
     ctx->location = cfg.location;
     ctx->limits = (api_limits){cfg.max_inflight, cfg.max_memory, cfg.max_disk,
                                (int)cfg.retry_after};
+    /* Replication's writer hooks are in place before any op can arrive:
+     * an op committed without them would be acknowledged unreplicated. */
+    if (ro == ROLE_NODE) {
+        repl_opts ropts = {.timeout_ms = (int)cfg.replication_timeout};
+        if (repl_start(&cm, &ropts, &cm.repl, err, sizeof err)) {
+            fprintf(stderr, "dstore node: cannot start replication: %s\n", err);
+            goto out;
+        }
+    }
     http_config hc = {0};
     hc.host = host;
     hc.port = port;
@@ -383,11 +392,6 @@ static int run(int argc, char **argv, role ro) {
     else printf("dstore: admin token: %s (shown once; kept in %s/admin.token)\n", cfg.admin_token,
                 cfg.data);
     if (ro == ROLE_NODE) {
-        repl_opts ro_ = {.timeout_ms = (int)cfg.replication_timeout};
-        if (repl_start(&cm, &ro_, &cm.repl, err, sizeof err)) {
-            fprintf(stderr, "dstore node: cannot start replication: %s\n", err);
-            goto out;
-        }
         if (registry_join(cm.etcd, node_id.uuid, cm.uri, (int)cfg.lease_ttl, &reg, err,
                           sizeof err)) {
             fprintf(stderr, "dstore node: cannot join the cluster at %s: %s\n", cfg.etcd, err);

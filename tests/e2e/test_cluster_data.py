@@ -28,6 +28,7 @@ from cluster_fixtures import (HOST, cluster, range_of, wait_for)  # noqa: F401
 from conftest import create_tenant, unique
 
 LOCAL = {"X-DStore-Read": "local"}
+T = "items"  # the DynamoDB table of every test
 _SESSION = boto3.session.Session()
 
 
@@ -62,17 +63,17 @@ def settled(cluster, tenant, table, rf=3):  # noqa: F811
 
 @pytest.fixture
 def three(cluster):  # noqa: F811
-    """control + 3 nodes + proxy, a tenant, and a DynamoDB table "t" ready."""
+    """control + 3 nodes + proxy, a tenant, and the DynamoDB table T ready."""
     cluster.start_control()
     for _ in range(3):
         cluster.add_node()
     proxy = cluster.start_proxy()
     tenant = create_tenant(proxy, unique("tn"))
     c = ddb(proxy, tenant)
-    c.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    c.create_table(TableName=T, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                    BillingMode="PAY_PER_REQUEST")
-    wait_for(lambda: settled(cluster, tenant.name, "t"), 30, "the ranges of table t")
+    wait_for(lambda: settled(cluster, tenant.name, T), 30, "the ranges of table t")
     return cluster, proxy, tenant
 
 
@@ -99,7 +100,7 @@ class Writers:
             val = "v%d" % seq
             seq += 1
             try:
-                c.put_item(TableName="t", Item={"id": {"S": key}, "v": {"S": val}})
+                c.put_item(TableName=T, Item={"id": {"S": key}, "v": {"S": val}})
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
                 with self._lock:
                     self.errors.append((time.monotonic(), key, str(e)[:200]))
@@ -128,7 +129,7 @@ def check_all_readable(proxy, tenant, acked):
     c = ddb(proxy, tenant, attempts=3)
     missing = []
     for key, val in acked.items():
-        got = c.get_item(TableName="t", Key={"id": {"S": key}}, ConsistentRead=True).get("Item")
+        got = c.get_item(TableName=T, Key={"id": {"S": key}}, ConsistentRead=True).get("Item")
         if not got or got["v"]["S"] != val:
             missing.append((key, val, got))
     assert not missing, "%d of %d acknowledged writes lost, e.g. %r" % (
@@ -137,14 +138,14 @@ def check_all_readable(proxy, tenant, acked):
 
 def check_on_replicas(cluster, tenant, keys):  # noqa: F811
     """Every key is in the local copy of every in-sync replica of its range."""
-    rs = cluster.ranges(tenant=tenant.name, table="t")
+    rs = cluster.ranges(tenant=tenant.name, table=T)
     locals_ = {n.node_uuid: ddb(n, tenant, local=True) for n in cluster.nodes if n.alive()}
     missing = []
     for key, val in keys.items():
         r = range_of(rs, key)
         for u in r["inSync"]:
             assert u in locals_, "in-sync replica %s of %r is not a running node" % (u, r)
-            got = locals_[u].get_item(TableName="t", Key={"id": {"S": key}}).get("Item")
+            got = locals_[u].get_item(TableName=T, Key={"id": {"S": key}}).get("Item")
             if not got or got["v"]["S"] != val:
                 missing.append((key, u[:8], got))
     assert not missing, "%d copies missing, e.g. %r" % (len(missing), missing[:5])
@@ -158,16 +159,16 @@ def test_writes_land_on_every_replica_and_any_node_reads_them(three):
     c = ddb(proxy, tenant)
     items = {"k%03d" % i: "value %d" % i for i in range(120)}
     for k, v in items.items():
-        c.put_item(TableName="t", Item={"id": {"S": k}, "v": {"S": v}})
+        c.put_item(TableName=T, Item={"id": {"S": k}, "v": {"S": v}})
     check_on_replicas(cluster, tenant, items)
     # every node answers for every key (routing it to the leader when needed)
     for n in cluster.nodes:
         nc = ddb(n, tenant)
         for k in list(items)[:20]:
-            assert nc.get_item(TableName="t", Key={"id": {"S": k}})["Item"]["v"]["S"] == items[k]
+            assert nc.get_item(TableName=T, Key={"id": {"S": k}})["Item"]["v"]["S"] == items[k]
     # queries and scans through the proxy see everything
     seen = set()
-    kw = {"TableName": "t"}
+    kw = {"TableName": T}
     while True:
         page = c.scan(**kw)
         seen.update(i["id"]["S"] for i in page["Items"])
@@ -178,20 +179,20 @@ def test_writes_land_on_every_replica_and_any_node_reads_them(three):
 
     # the REST API, same cluster: a table, entries, listing
     rest = proxy.client(dc.SigV4(tenant.key, tenant.secret))
-    dc.assert_status(rest.put(dc.table_path(tenant.name, "r")), 201, rest)
-    wait_for(lambda: settled(cluster, tenant.name, "r"), 30, "the ranges of table r")
+    dc.assert_status(rest.put(dc.table_path(tenant.name, "rest")), 201, rest)
+    wait_for(lambda: settled(cluster, tenant.name, "rest"), 30, "the ranges of table r")
     for i in range(40):
-        dc.assert_status(rest.put(dc.entry_path(tenant.name, "r", "e%02d" % i), {"n": i}), 201, rest)
-    rs = cluster.ranges(tenant=tenant.name, table="r")
+        dc.assert_status(rest.put(dc.entry_path(tenant.name, "rest", "e%02d" % i), {"n": i}), 201, rest)
+    rs = cluster.ranges(tenant=tenant.name, table="rest")
     for i in range(40):
         key = "e%02d" % i
         for u in range_of(rs, key)["inSync"]:
             n = cluster.node_by_uuid(u)
             nc = n.client(dc.SigV4(tenant.key, tenant.secret))
-            r = nc.get(dc.entry_path(tenant.name, "r", key), headers=LOCAL)
+            r = nc.get(dc.entry_path(tenant.name, "rest", key), headers=LOCAL)
             dc.assert_status(r, 200, nc)
             assert r.json()["n"] == i
-    r = rest.get(dc.ids_path(tenant.name, "r", dc.qs(prefix="e", limit=100)))
+    r = rest.get(dc.ids_path(tenant.name, "rest", dc.qs(prefix="e", limit=100)))
     dc.assert_status(r, 200, rest)
     assert r.text.count('"e') >= 40
 
@@ -208,7 +209,7 @@ def test_sigkill_of_a_leader_during_sync_writes_loses_no_acknowledged_write(thre
         t_kill = time.monotonic()
         # the control plane notices when the lease expires and fails over
         wait_for(lambda: all(r["node"] != victim_uuid
-                             for r in cluster.ranges(tenant=tenant.name, table="t")),
+                             for r in cluster.ranges(tenant=tenant.name, table=T)),
                  30, "new leaders for the dead node's ranges")
         wait_for(lambda: w.acks_after(time.monotonic() - 0.5) > 20, 30,
                  "writes to flow again after the failover")
@@ -231,7 +232,7 @@ def test_a_node_added_during_writes_gets_its_share_and_a_drained_one_leaves(thre
         new = cluster.add_node()
 
         def has_share():
-            rs = settled(cluster, tenant.name, "t")
+            rs = settled(cluster, tenant.name, T)
             if not rs:
                 return None
             h = cluster.holdings()
@@ -249,7 +250,7 @@ def test_a_node_added_during_writes_gets_its_share_and_a_drained_one_leaves(thre
     # drain the new node: it ends up with nothing, then it is removed
     r = cluster.ctl("node", "drain", new.node_uuid, "--timeout", "120", timeout=150)
     assert "drained" in r.stdout, r.stdout + r.stderr
-    wait_for(lambda: settled(cluster, tenant.name, "t"), 60, "every range fully replicated")
+    wait_for(lambda: settled(cluster, tenant.name, T), 60, "every range fully replicated")
     assert new.node_uuid not in str(cluster.ranges())
     new.stop()
     r = cluster.ctl("node", "remove", new.node_uuid)
@@ -257,7 +258,8 @@ def test_a_node_added_during_writes_gets_its_share_and_a_drained_one_leaves(thre
     check_all_readable(proxy, tenant, w.acked)
 
 
-def test_a_restarted_node_catches_up_and_rejoins_the_in_sync_sets(three):
+@pytest.mark.parametrize("how", ["stop", "kill9"])
+def test_a_restarted_node_catches_up_and_rejoins_the_in_sync_sets(three, how):
     cluster, proxy, tenant = three
     w = Writers(proxy, tenant, n=2).start()
     try:
@@ -265,15 +267,16 @@ def test_a_restarted_node_catches_up_and_rejoins_the_in_sync_sets(three):
         # a node that leads nothing, if there is one (else any)
         h = cluster.holdings()
         node = min(cluster.nodes, key=lambda n: h.get(n.node_uuid, (0, 0))[1])
-        node.stop()
+        node.stop() if how == "stop" else node.kill9()
         wait_for(lambda: all(node.node_uuid not in r["inSync"]
-                             for r in cluster.ranges(tenant=tenant.name, table="t")),
+                             for r in cluster.ranges(tenant=tenant.name, table=T)),
                  30, "the stopped node to leave the in-sync sets")
         n_down = len(w.acked)
         wait_for(lambda: len(w.acked) > n_down + 100, 30, "writes while it is down")
         node.start()
-        wait_for(lambda: settled(cluster, tenant.name, "t"), 60,
+        wait_for(lambda: settled(cluster, tenant.name, T), 60,
                  "the restarted node back in every in-sync set")
+        assert all(node.node_uuid in r["inSync"] for r in cluster.ranges(tenant=tenant.name, table=T))
         time.sleep(0.5)
     finally:
         w.stop()

@@ -23,14 +23,22 @@ PREFIX = "/dstore-test/"
 
 
 class NodeServer(DstoreServer):
-    def __init__(self, etcd_url, extra_args=(), name="node"):
+    """A `dstore node`; the nodes of one test share a cluster key file and
+    credentials (tenants live in etcd, shared by the cluster)."""
+
+    def __init__(self, etcd_url, key_file, extra_args=(), name="node", like=None):
         super().__init__(extra_args=extra_args, name=name)
         self.etcd_url = etcd_url
+        self.key_file = key_file
+        if like is not None:
+            self.admin_token, self.dev_key, self.dev_secret = \
+                like.admin_token, like.dev_key, like.dev_secret
 
     def command(self):
         args = super().command()
         args[1] = "node"
-        return args + ["--etcd", self.etcd_url, "--etcd-prefix", PREFIX, "--lease-ttl", "2"]
+        return args + ["--etcd", self.etcd_url, "--etcd-prefix", PREFIX, "--lease-ttl", "2",
+                       "--cluster-key", self.key_file]
 
     def uuid(self, timeout=10):
         # /health answers before the node has joined: wait for its line
@@ -73,11 +81,12 @@ def wait_for(cond, timeout, what):
 
 
 @pytest.fixture
-def nodes(etcd):  # noqa: F811
+def nodes(etcd, tmp_path):  # noqa: F811
     made = []
+    key_file = str(tmp_path / "cluster.key")  # created by the first node
 
     def make(**kw):
-        n = NodeServer(etcd, **kw)
+        n = NodeServer(etcd, key_file, like=made[0] if made else None, **kw)
         made.append(n)
         n.start()
         return n
@@ -98,12 +107,15 @@ def test_nodes_register_with_their_uri_on_a_lease(etcd, nodes):  # noqa: F811
         assert details["status"] == "okay"
         assert details["uri"] == "http://127.0.0.1:%d/" % n.port
         assert lease and int(lease) != 0, "the record must hang on a lease"
-    # each node serves the client API on its own
-    for n in ns:
+    # each node serves the client API, on the cluster's shared metadata (writes
+    # need ranges, which the control plane places: test_cluster_data.py)
+    for i, n in enumerate(ns):
         c = n.dev()
-        r = c.put("/v1/tenant/dev/table/alone")
+        r = c.put("/v1/tenant/dev/table/alone%d" % i)
         assert r.status == 201, r
-        assert c.put("/v1/tenant/dev/table/alone/id/x", b'{"a":1}').status == 201
+        for m in ns:
+            r = m.dev().get("/v1/tenant/dev/table/alone%d" % i)
+            assert r.status == 200, r
 
 
 def test_lease_outlives_its_ttl_while_the_node_lives(etcd, nodes):  # noqa: F811
@@ -141,11 +153,27 @@ def test_node_needs_etcd_and_serve_refuses_it(tmp_path):
     assert r.returncode == 2 and "dstore node" in r.stderr
 
 
+def test_cluster_roles_need_a_cluster_key_and_an_admin_token(tmp_path):
+    import subprocess
+    from conftest import DSTORE_BIN
+    etcd_arg = ["--etcd", "http://127.0.0.1:1"]
+    for role in ("node", "proxy", "control"):
+        r = subprocess.run([DSTORE_BIN, role, "--data", str(tmp_path / "d")] + etcd_arg,
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "--cluster-key" in r.stderr, (role, r.stderr)
+    for role in ("node", "proxy"):
+        r = subprocess.run([DSTORE_BIN, role, "--data", str(tmp_path / "d"), "--cluster-key",
+                            str(tmp_path / "k")] + etcd_arg, capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 2 and "--admin-token" in r.stderr, (role, r.stderr)
+
+
 def test_node_without_reachable_etcd_fails_clearly(tmp_path):
     import subprocess
     from conftest import DSTORE_BIN, free_port
     r = subprocess.run([DSTORE_BIN, "node", "--data", str(tmp_path / "d"), "--listen",
-                        "127.0.0.1:%d" % free_port(), "--etcd", "http://127.0.0.1:%d" % free_port()],
+                        "127.0.0.1:%d" % free_port(), "--etcd", "http://127.0.0.1:%d" % free_port(),
+                        "--cluster-key", str(tmp_path / "k"), "--admin-token", "x" * 20],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "cannot join the cluster" in r.stderr
