@@ -241,13 +241,17 @@ void api_handle(http_request *req, void *ud) {
                               ctx->limits.max_inflight);
         return;
     }
-    if (is_ddb) {
-        ddb_handle(ctx, req);
-        return;
-    }
-    if (req->path.len >= 3 && !memcmp(req->path.p, "/v1", 3) &&
-        (req->path.len == 3 || req->path.p[3] == '/')) {
-        rest_handle(ctx, req);
+    int is_rest = req->path.len >= 3 && !memcmp(req->path.p, "/v1", 3) &&
+                  (req->path.len == 3 || req->path.p[3] == '/');
+    if (is_ddb || is_rest) {
+        /* Cluster mode: X-DStore-Read: local reads this member's own copy
+         * (router.h); reads run on this thread before the handler returns. */
+        int local = ctx->router->needs_wire &&
+                    router_read_local_header(http_header_get(req, "x-dstore-read"));
+        if (local) router_set_read_local(1);
+        if (is_ddb) ddb_handle(ctx, req);
+        else rest_handle(ctx, req);
+        if (local) router_set_read_local(0);
         return;
     }
     if (path_is(req, "/")) {

@@ -769,14 +769,7 @@ static void entries(api_ctx *ctx, http_request *req, route *rt, meta_table *tb) 
 /* ---- entry point ------------------------------------------------------- */
 static void dispatch(api_ctx *ctx, http_request *req);
 
-void rest_handle(api_ctx *ctx, http_request *req) {
-    /* Cluster mode: X-DStore-Read: local reads this member's own copy
-     * (router.h); reads run on this thread before dispatch returns. */
-    if (!ctx->router->needs_wire) return dispatch(ctx, req);
-    router_set_read_local(router_read_local_header(http_header_get(req, "x-dstore-read")));
-    dispatch(ctx, req);
-    router_set_read_local(0);
-}
+void rest_handle(api_ctx *ctx, http_request *req) { dispatch(ctx, req); }
 
 static void dispatch(api_ctx *ctx, http_request *req) {
     route rt;

@@ -111,7 +111,9 @@ int peer_call(const char *base_uri, const char *path, const void *body, size_t l
     hdrs = curl_slist_append(hdrs, "Expect:");
 
     ds_buf_reset(resp);
-    curl_easy_reset(h);
+    curl_easy_reset(h); /* keeps the connection cache */
+    /* one kept-alive connection per member, for clusters of up to 64 */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 64L);
     curl_easy_setopt(h, CURLOPT_URL, url.data);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");

@@ -385,7 +385,7 @@ int rangemap_node(rangemap *m, const char *uuid, node_rec *out) {
 size_t rangemap_nodes(rangemap *m, node_rec **out) {
     pthread_mutex_lock(&m->mu);
     node_rec *v = ds_malloc((m->nn ? m->nn : 1) * sizeof *v);
-    memcpy(v, m->n, m->nn * sizeof *v);
+    if (m->nn) memcpy(v, m->n, m->nn * sizeof *v);
     size_t n = m->nn;
     pthread_mutex_unlock(&m->mu);
     *out = v;

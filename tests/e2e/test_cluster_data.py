@@ -282,3 +282,30 @@ def test_a_restarted_node_catches_up_and_rejoins_the_in_sync_sets(three, how):
         w.stop()
     check_all_readable(proxy, tenant, w.acked)
     check_on_replicas(cluster, tenant, w.acked)
+
+
+def test_writes_go_on_without_a_control_plane(three):
+    """docs/cluster.md: the control plane's death costs nothing on the data
+    path; leaders still drop a failed follower from their in-sync sets."""
+    cluster, proxy, tenant = three
+    cluster.controls[0].kill9()
+    w = Writers(proxy, tenant, n=2).start()
+    try:
+        wait_for(lambda: len(w.acked) >= 50, 30, "writes to flow without a control plane")
+        h = cluster.holdings()
+        node = min(cluster.nodes, key=lambda n: h.get(n.node_uuid, (0, 0))[1])
+        if h.get(node.node_uuid, (0, 0))[1] == 0:  # leads nothing: the leaders fence it alone
+            node.kill9()
+            wait_for(lambda: all(node.node_uuid not in r["inSync"]
+                                 for r in cluster.ranges(tenant=tenant.name, table=T)),
+                     30, "the leaders to drop the dead follower")
+            n_down = len(w.acked)
+            wait_for(lambda: len(w.acked) > n_down + 50, 30, "writes with a follower down")
+            node.start()
+        cluster.start_control()
+        wait_for(lambda: settled(cluster, tenant.name, T), 60, "every replica back in sync")
+    finally:
+        w.stop()
+    assert not w.errors, w.errors[:5]
+    check_all_readable(proxy, tenant, w.acked)
+    check_on_replicas(cluster, tenant, w.acked)
