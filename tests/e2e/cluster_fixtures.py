@@ -722,6 +722,16 @@ def murmur3_32(data, seed=0):
     return h
 
 
+def covers_hash_space(ranges):
+    """True when one table's ranges cover 0..2^32-1 without gap or overlap."""
+    next_low = 0
+    for r in sorted(ranges, key=lambda r: r["lowHash"]):
+        if r["lowHash"] != next_low:
+            return False
+        next_low = r["highHash"] + 1
+    return bool(ranges) and next_low == MAX_HASH + 1
+
+
 def range_of(ranges, key):
     """The range record (of one table's ranges) holding key's hash."""
     h = murmur3_32(key)

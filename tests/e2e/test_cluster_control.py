@@ -14,16 +14,7 @@ import signal
 import time
 
 
-from cluster_fixtures import MAX_HASH, cluster, wait_for  # noqa: F401
-
-
-def covers_hash_space(ranges):
-    next_low = 0
-    for r in sorted(ranges, key=lambda r: r["lowHash"]):
-        if r["lowHash"] != next_low:
-            return False
-        next_low = r["highHash"] + 1
-    return next_low == MAX_HASH + 1
+from cluster_fixtures import cluster, covers_hash_space, wait_for  # noqa: F401
 
 
 def settled(cluster, table, n=8, rf=3):  # noqa: F811
