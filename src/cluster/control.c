@@ -212,7 +212,7 @@ static void plan_table(planner *p, const control_table *t) {
     }
     if (p->navail == 0) {
         if (!n) {
-            control_change *c = emit(p, 0);
+            control_change *c = emit(p, CONTROL_ALARM);
             c->alarm = 1;
             say(c->why, sizeof c->why, "%s/%s: no live node to place the table on", t->tenant,
                 t->table);
@@ -283,7 +283,7 @@ static int plan_urgent(planner *p, size_t ri) {
     if (!is_alive(p, r->leader)) {
         pnode *c = best_leader(p, r->insync, r->ninsync, NULL, 0);
         if (!c) {
-            control_change *a = emit(p, 0);
+            control_change *a = emit(p, CONTROL_ALARM);
             a->alarm = 1;
             a->old = *r;
             char old[9];
@@ -619,7 +619,7 @@ size_t control_plan(const control_view *v, const control_plan_opts *o, control_c
     plan_rebalance(&p);
     size_t planned = 0;
     for (size_t i = 0; i < p.nout; i++)
-        planned += p.out[i].kind != 0;
+        planned += p.out[i].kind != CONTROL_ALARM;
     if (!moving && !planned) plan_leaders(&p); /* only on a quiet cluster */
 
     ds_free(p.touched);
@@ -869,7 +869,7 @@ static int reconcile(ctl *c, rangemap *m, const control_plan_opts *po) {
         unsigned char *done = ds_calloc(n + 1, 1); /* applied: the map must show it */
         int alarms = 0;
         for (size_t i = 0; i < n; i++) {
-            if (ch[i].kind == 0) {
+            if (ch[i].kind == CONTROL_ALARM) {
                 if (now - c->last_alarm_ms >= ALARM_EVERY_MS || !c->last_alarm_ms) {
                     ds_error("control: %s", ch[i].why);
                     alarms = 1;

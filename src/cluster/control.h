@@ -104,13 +104,15 @@ typedef struct control_node {
 typedef struct control_view {
     const control_table *tables;
     size_t ntables;
-    const range_rec *ranges; /* sorted by tenant, table, low is not required */
+    const range_rec *ranges; /* in any order */
     size_t nranges;
     const control_node *nodes;
     size_t nnodes;
 } control_view;
 
-typedef enum { CONTROL_CREATE = 1, CONTROL_UPDATE, CONTROL_DELETE } control_kind;
+/* ALARM: nothing to apply, only to report (alarm == 1: a leaderless range or a
+ * table with no live node to go to). */
+typedef enum { CONTROL_ALARM = 0, CONTROL_CREATE, CONTROL_UPDATE, CONTROL_DELETE } control_kind;
 
 typedef struct control_change {
     control_kind kind;
@@ -129,8 +131,8 @@ typedef struct control_plan_opts {
 } control_plan_opts;
 
 /* Decides one pass over v. Returns the number of changes, in a new array
- * *out (ds_free it; NULL when 0). Alarms (kind 0, alarm 1) report
- * leaderless ranges and carry nothing to apply. */
+ * *out (ds_free it; NULL when 0). CONTROL_ALARM entries report
+ * leaderless ranges (and tables with nowhere to go); nothing to apply. */
 size_t control_plan(const control_view *v, const control_plan_opts *o, control_change **out);
 
 /* Applies one change: rangemap_cas for CREATE/UPDATE, a delete compared on

@@ -113,9 +113,10 @@ def test_nodes_register_with_their_uri_on_a_lease(etcd, nodes):  # noqa: F811
         c = n.dev()
         r = c.put("/v1/tenant/dev/table/alone%d" % i)
         assert r.status == 201, r
-        for m in ns:
-            r = m.dev().get("/v1/tenant/dev/table/alone%d" % i)
-            assert r.status == 200, r
+        for m in ns:  # the others learn of it through their watch of etcd
+            mc = m.dev()
+            wait_for(lambda: mc.get("/v1/tenant/dev/table/alone%d" % i).status == 200, 5,
+                     "table alone%d on every node" % i)
 
 
 def test_lease_outlives_its_ttl_while_the_node_lives(etcd, nodes):  # noqa: F811
