@@ -31,6 +31,9 @@ static const option_def options[] = {
     {"dev-secret-key", STR(dev_secret_key), "", "secret access key of the development tenant"},
     {"location", STR(location), "NA", "location part of resource IDs (rid:dStore:T:LOCATION:...)"},
     {"log-level", STR(log_level), "info", "debug, info, warn or error"},
+    {"durability", STR(durability), "fsync",
+     "fsync: a write is acknowledged once synced to disk; process: once in the write-ahead log "
+     "in the OS page cache (survives a crash of dstore, not of the machine)"},
     {"threads", NUM(OPT_LONG, threads), "0", "HTTP event-loop threads (0 = one per CPU)"},
     {"max-inflight", NUM(OPT_LONG, max_inflight), "4096",
      "requests handled at once; beyond it: 503 with Retry-After (0 = no limit)"},

@@ -21,6 +21,7 @@ typedef struct ds_config {
     char dev_secret_key[64];
     char location[64];      /* {location} of resource IDs */
     char log_level[16];
+    char durability[16];    /* "fsync" (default) or "process" */
     char etcd[1024];        /* etcd endpoints (cluster roles) */
     char etcd_prefix[256];  /* the cluster's key prefix in etcd */
     char advertise[512];    /* the URL other components reach this one at */

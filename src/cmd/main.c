@@ -281,6 +281,11 @@ static int run(int argc, char **argv, role ro) {
     static const char *levels[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++)
         if (!strcmp(cfg.log_level, levels[i])) ds_log_level = i;
+    if (strcmp(cfg.durability, "fsync") && strcmp(cfg.durability, "process")) {
+        fprintf(stderr, "dstore %s: --durability must be fsync or process, not \"%s\"\n", cmd,
+                cfg.durability);
+        return 2;
+    }
     if (crypto_init()) {
         fprintf(stderr, "dstore: libgcrypt 1.10 or newer is required (AES-256-GCM-SIV)\n");
         return 1;
@@ -332,6 +337,10 @@ static int run(int argc, char **argv, role ro) {
             fprintf(stderr, "dstore: cannot start the writer thread\n");
             goto out;
         }
+        replica_set_fsync(r, !strcmp(cfg.durability, "fsync"));
+        if (strcmp(cfg.durability, "fsync"))
+            printf("dstore: --durability %s: writes are acknowledged before they reach the disk\n",
+                   cfg.durability);
     }
     const char *token_origin = "from the configuration";
     if (ro == ROLE_SERVE) {

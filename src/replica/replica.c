@@ -35,6 +35,7 @@
 
 struct replica {
     engine *e;
+    int fsync;         /* group commits sync the WAL (replica_set_fsync; default 1) */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -417,7 +418,7 @@ static ds_op *run_group(replica *r, group *g, ds_op *ops) {
     }
     put_stats(g);
     uint64_t t1 = ds_now_us();
-    if (rc == DS_OK && engine_batch_count(g->batch)) rc = engine_write(r->e, g->batch, 1);
+    if (rc == DS_OK && engine_batch_count(g->batch)) rc = engine_write(r->e, g->batch, r->fsync);
     atomic_fetch_add(&r->eval_us, t1 - t0);
     atomic_fetch_add(&r->commit_us, ds_now_us() - t1);
     if (rc) ds_error("group commit of %zu ops failed: %s", nops, ds_strerror(rc));
@@ -635,6 +636,7 @@ int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi
 int replica_start(engine *e, replica **out) {
     replica *r = ds_calloc(1, sizeof *r);
     r->e = e;
+    r->fsync = 1;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     pthread_cond_init(&r->idle, NULL);
@@ -646,6 +648,8 @@ int replica_start(engine *e, replica **out) {
     *out = r;
     return DS_OK;
 }
+
+void replica_set_fsync(replica *r, int on) { r->fsync = on; }
 
 void replica_submit(replica *r, ds_op *op) {
     op->next = NULL;

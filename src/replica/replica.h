@@ -231,6 +231,12 @@ int replica_run(replica *r, ds_op *op);
  * replica. Returns DS_OK or DS_EIO. */
 int replica_start(engine *e, replica **out);
 
+/* With on == 0 (`--durability process`), group commits append to the
+ * write-ahead log without fsync: an acknowledged write survives the
+ * process's crash (the log is in the kernel's page cache) but not the
+ * machine's. Call before submitting anything. Default: 1. */
+void replica_set_fsync(replica *r, int on);
+
 /* Queues op; its done() will be called exactly once, from the writer
  * thread, after the op is durable or has failed. After replica_stop() has
  * begun, ops fail with DS_ESTATE. */

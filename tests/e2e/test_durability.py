@@ -182,3 +182,27 @@ def test_clean_restart_keeps_everything(fresh_server):
     # a tenant created before the restart cannot be created again
     dc.assert_error(admin.put(dc.tenant_path("keeper")), 409, "TenantExists", admin)
     dc.assert_error(dev.put(dc.table_path("dev", "strs")), 409, "TableExists", dev)
+
+
+def test_durability_process_survives_sigkill(fresh_server):
+    """--durability process acknowledges before fsync; the write-ahead log is
+    still written to the kernel before the answer, so a SIGKILL of dstore (not
+    of the machine) loses nothing acknowledged."""
+    s = fresh_server(extra_args=["--durability", "process"])
+    c = s.dev_basic()
+    dc.assert_status(c.put(dc.table_path("dev", "fast")), 201, c)
+    c.close()
+    acked = hammer(s, "fast", "p")
+    assert len(acked) >= 50, "only %d writes acknowledged in 2 s" % len(acked)
+    s.start(new_port=True)
+    bad = verify(s, "fast", acked)
+    assert not bad, "%d of %d acknowledged writes lost after SIGKILL, e.g. %s" % (
+        len(bad), len(acked), bad[:5])
+
+
+def test_durability_value_checked(tmp_path):
+    import subprocess
+    from conftest import DSTORE_BIN
+    p = subprocess.run([DSTORE_BIN, "serve", "--durability", "sometimes", "--data", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--durability must be fsync or process" in p.stderr, p.stderr
