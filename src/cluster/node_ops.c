@@ -262,67 +262,39 @@ static void read_range(cluster_member *c, const opwire_query *q, meta_table *tb,
     opwire_entries_end(out, rc ? rc : p.err, p.more);
 }
 
-/* The index walk of replica_list, keeping only entries whose hash is in the
- * spans (and so not counting the others against the limit). */
+static int keep_in_spans(uint32_t hash, void *ud) {
+    const opwire_query *q = ud;
+    return in_spans(q->spans, q->nspans, hash);
+}
+
+typedef struct list_out {
+    ds_buf *out;
+    int err;
+} list_out;
+
+static int list_fn(const char *ikey, size_t iklen, item_value *item, void *ud) {
+    list_out *lo = ud;
+    if (opwire_entries_add(lo->out, ikey, iklen, item, -1)) lo->err = DS_ECORRUPT;
+    return lo->err;
+}
+
+/* Only the entries of the ranges asked for: this node's index also holds
+ * its other ranges of the table. */
 static void read_list(cluster_member *c, const opwire_query *q, meta_table *tb, ds_arena *a,
                       ds_buf *out) {
-    engine_iter *it =
-        engine_iter_new(c->engine, ENGINE_CF_INDEX, q->lo.p, q->lo.len, q->hi.p, q->hi.len);
-    ds_buf dkey = DS_BUF_INIT;
-    size_t n = 0;
-    int rc = DS_OK, more = 0;
+    ds_buf lo = view(q->lo), hi = view(q->hi), start = view(q->start);
+    int more = 0;
+    list_out lo_ = {out, DS_OK};
     opwire_entries_begin(out);
-    engine_iter_seek(it, q->start.p, q->start.len);
-    for (; engine_iter_valid(it); engine_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = engine_iter_key(it, &kl), *v = engine_iter_value(it, &vl);
-        if (kl < 8 || vl != 4) {
-            rc = DS_ECORRUPT;
-            break;
-        }
-        if (!in_spans(q->spans, q->nspans, ds_get_u32be(v))) continue;
-        if (n == q->limit) {
-            more = 1;
-            break;
-        }
-        ds_buf_reset(&dkey); /* data key = table id | hash | components */
-        ds_buf_append(&dkey, k, 8);
-        ds_buf_append(&dkey, v, 4);
-        ds_buf_append(&dkey, k + 8, kl - 8);
-        item_value *item;
-        rc = replica_read(c->replica, tb, dkey.data, dkey.len, a, &item);
-        if (rc == DS_ENOTFOUND) { /* deleted since the index was read */
-            rc = DS_OK;
-            continue;
-        }
-        if (rc) break;
-        if (opwire_entries_add(out, k, kl, item, -1)) {
-            rc = DS_ECORRUPT;
-            break;
-        }
-        n++;
-    }
-    if (rc == DS_OK) rc = engine_iter_status(it);
-    engine_iter_free(it);
-    ds_buf_free(&dkey);
-    opwire_entries_end(out, rc, more);
+    int rc = replica_list_where(c->replica, tb, &lo, &hi, &start, q->limit, keep_in_spans,
+                                (void *)q, a, list_fn, &lo_, &more);
+    opwire_entries_end(out, rc ? rc : lo_.err, more);
 }
 
 static void read_count(cluster_member *c, const opwire_query *q, ds_buf *out) {
-    engine_iter *it =
-        engine_iter_new(c->engine, ENGINE_CF_INDEX, q->lo.p, q->lo.len, q->hi.p, q->hi.len);
+    ds_buf lo = view(q->lo), hi = view(q->hi);
     opwire_result r = {0};
-    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
-        size_t vl;
-        const char *v = engine_iter_value(it, &vl);
-        if (vl != 4) {
-            r.status = DS_ECORRUPT;
-            break;
-        }
-        if (in_spans(q->spans, q->nspans, ds_get_u32be(v))) r.count++;
-    }
-    if (r.status == DS_OK) r.status = engine_iter_status(it);
-    engine_iter_free(it);
+    r.status = replica_count_where(c->replica, &lo, &hi, keep_in_spans, (void *)q, &r.count);
     opwire_encode_result(out, OPWIRE_COUNT, &r);
 }
 

@@ -538,9 +538,9 @@ int replica_read(replica *r, meta_table *tb, const void *key, size_t klen, ds_ar
     return rc;
 }
 
-int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
-                 const ds_buf *start, size_t limit, ds_arena *a, replica_list_fn fn, void *ud,
-                 int *more) {
+int replica_list_where(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                       const ds_buf *start, size_t limit, replica_hash_fn keep, void *keep_ud,
+                       ds_arena *a, replica_list_fn fn, void *ud, int *more) {
     engine_iter *it = engine_iter_new(r->e, ENGINE_CF_INDEX, lo->data, lo->len, hi->data, hi->len);
     ds_buf dkey = DS_BUF_INIT;
     size_t n = 0;
@@ -554,6 +554,7 @@ int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
             rc = DS_ECORRUPT;
             break;
         }
+        if (keep && !keep(ds_get_u32be(v), keep_ud)) continue;
         if (n == limit) {
             *more = 1;
             break;
@@ -577,6 +578,12 @@ int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
     engine_iter_free(it);
     ds_buf_free(&dkey);
     return rc;
+}
+
+int replica_list(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                 const ds_buf *start, size_t limit, ds_arena *a, replica_list_fn fn, void *ud,
+                 int *more) {
+    return replica_list_where(r, tb, lo, hi, start, limit, NULL, NULL, a, fn, ud, more);
 }
 
 static int key_cmp(const char *a, size_t al, const char *b, size_t bl) {
@@ -622,15 +629,33 @@ int replica_range(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi
     return rc;
 }
 
-int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n) {
-    (void)tb;
+int replica_count_where(replica *r, const ds_buf *lo, const ds_buf *hi, replica_hash_fn keep,
+                        void *keep_ud, uint64_t *n) {
     engine_iter *it = engine_iter_new(r->e, ENGINE_CF_INDEX, lo->data, lo->len, hi->data, hi->len);
     uint64_t c = 0;
-    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) c++;
-    int rc = engine_iter_status(it);
+    int rc = DS_OK;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
+        if (!keep) {
+            c++;
+            continue;
+        }
+        size_t vl;
+        const char *v = engine_iter_value(it, &vl);
+        if (vl != 4) {
+            rc = DS_ECORRUPT;
+            break;
+        }
+        c += keep(ds_get_u32be(v), keep_ud) != 0;
+    }
+    if (rc == DS_OK) rc = engine_iter_status(it);
     engine_iter_free(it);
     *n = c;
     return rc;
+}
+
+int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n) {
+    (void)tb;
+    return replica_count_where(r, lo, hi, NULL, NULL, n);
 }
 
 int replica_start(engine *e, replica **out) {

@@ -283,6 +283,16 @@ int replica_range(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi
 /* Counts tb's index entries in [lo, hi). */
 int replica_count(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi, uint64_t *n);
 
+/* replica_list and replica_count over only the index entries whose stored
+ * hash keep() accepts (the others neither count nor use up the limit): a
+ * cluster node holds some of a table's hash ranges in one index. */
+typedef int (*replica_hash_fn)(uint32_t hash, void *ud);
+int replica_list_where(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi,
+                       const ds_buf *start, size_t limit, replica_hash_fn keep, void *keep_ud,
+                       ds_arena *a, replica_list_fn fn, void *ud, int *more);
+int replica_count_where(replica *r, const ds_buf *lo, const ds_buf *hi, replica_hash_fn keep,
+                        void *keep_ud, uint64_t *n);
+
 /* Initializes an op's buffers (everything else zero). */
 void ds_op_init(ds_op *op, ds_op_kind kind, ds_arena *arena);
 /* Frees the op's buffers (not the op, not its arena). */
