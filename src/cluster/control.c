@@ -758,10 +758,7 @@ static void watch_tables(etcd_ev ev, const char *key, size_t klen, const char *v
 /* Waits for a change or timeout_ms. */
 static void wait_change(ctl *c, uint64_t seen, int timeout_ms) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    ds_deadline(&ts, CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&c->mu);
     while (c->version == seen)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts)) break;

@@ -401,10 +401,7 @@ uint64_t rangemap_version(rangemap *m) {
 
 void rangemap_wait(rangemap *m, uint64_t seen, int timeout_ms) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    ds_deadline(&ts, CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&m->mu);
     while (m->version == seen)
         if (pthread_cond_timedwait(&m->cv, &m->mu, &ts)) break;

@@ -1078,9 +1078,7 @@ static void *ticker_main(void *arg) {
     pthread_mutex_lock(&rp->mu);
     while (!rp->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        ds_deadline(&ts, CLOCK_REALTIME, TICK_MS);
         pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
         if (rp->stopping) break;
         uint64_t now = ds_now_ms();

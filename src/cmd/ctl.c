@@ -345,19 +345,26 @@ static int valid_uuid(const char *u) {
     return 1;
 }
 
-static int node_drain_cmd(etcd *e, const char *uuid, int wait, int timeout_s, int as_json) {
-    state s;
+/* Loads the cluster's state and finds node uuid in it; 0, or 1 after saying
+ * why not (nothing to free then). */
+static int load_node(etcd *e, const char *uuid, state *s, node_row **n) {
     char err[256];
-    if (load_state(e, &s, err, sizeof err)) {
+    if (load_state(e, s, err, sizeof err)) {
         fprintf(stderr, "dstorectl: %s\n", err);
         return 1;
     }
-    node_row *n = find_node(&s, uuid);
-    if (!n) {
+    if (!(*n = find_node(s, uuid))) {
         fprintf(stderr, "dstorectl: no node %s in the cluster (see `dstorectl node list`)\n", uuid);
-        state_free(&s);
+        state_free(s);
         return 1;
     }
+    return 0;
+}
+
+static int node_drain_cmd(etcd *e, const char *uuid, int wait, int timeout_s, int as_json) {
+    state s;
+    node_row *n;
+    if (load_node(e, uuid, &s, &n)) return 1;
     int had_leader = s.leader[0] != 0;
     state_free(&s);
     ds_buf k = DS_BUF_INIT;
@@ -376,6 +383,7 @@ static int node_drain_cmd(etcd *e, const char *uuid, int wait, int timeout_s, in
     int left = -1, leading = -1, status = 0;
     time_t deadline = timeout_s > 0 ? time(NULL) + timeout_s : 0;
     for (;;) {
+        char err[256];
         if (load_state(e, &s, err, sizeof err)) {
             fprintf(stderr, "dstorectl: %s\n", err);
             return 1;
@@ -435,17 +443,8 @@ static int node_undrain_cmd(etcd *e, const char *uuid, int as_json) {
 
 static int node_remove_cmd(etcd *e, const char *uuid, int force, int as_json) {
     state s;
-    char err[256];
-    if (load_state(e, &s, err, sizeof err)) {
-        fprintf(stderr, "dstorectl: %s\n", err);
-        return 1;
-    }
-    node_row *n = find_node(&s, uuid);
-    if (!n) {
-        fprintf(stderr, "dstorectl: no node %s in the cluster\n", uuid);
-        state_free(&s);
-        return 1;
-    }
+    node_row *n;
+    if (load_node(e, uuid, &s, &n)) return 1;
     int replicas = n->replicas, leaders = n->leaders, up = n->registered;
     state_free(&s);
     if (replicas && !force) {

@@ -148,6 +148,10 @@ void ds_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 uint64_t ds_now_ms(void);      /* CLOCK_MONOTONIC, milliseconds */
 uint64_t ds_now_us(void);      /* CLOCK_MONOTONIC, microseconds */
 int64_t ds_wall_ms(void);      /* CLOCK_REALTIME, ms since the epoch */
+struct timespec;
+/* *ts = now on `clock` + ms: the deadline of a pthread_cond_timedwait on a
+ * condition variable using that clock (CLOCK_REALTIME by default). */
+void ds_deadline(struct timespec *ts, int clock, long ms);
 
 #define DS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define DS_MIN(a, b) ((a) < (b) ? (a) : (b))

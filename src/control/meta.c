@@ -822,10 +822,7 @@ meta_table *meta_table_by_id(meta *m, uint64_t id) {
 
 meta_table *meta_table_wait_id(meta *m, uint64_t id, int timeout_ms) {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    ds_deadline(&until, CLOCK_MONOTONIC, timeout_ms);
     meta_table *tb;
     pthread_mutex_lock(&m->wait_mu);
     for (;;) {
