@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,6 +267,15 @@ void api_handle(http_request *req, void *ud) {
         return;
     }
     api_error(req, 404, "NotFound", "no such resource: see docs/api-v1.md for the URLs");
+}
+
+int api_replication_mode(const http_request *req, const meta_table *tb, int *async) {
+    const ds_slice *h = http_header_get(req, "x-dstore-replication");
+    *async = tb->async_default;
+    if (!h) return DS_OK;
+    if (h->len == 4 && !strncasecmp(h->p, "sync", 4)) return *async = 0, DS_OK;
+    if (h->len == 5 && !strncasecmp(h->p, "async", 5)) return *async = 1, DS_OK;
+    return DS_EINVAL;
 }
 
 void api_unavailable(api_ctx *ctx, http_request *req, const char *what) {

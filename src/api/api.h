@@ -79,6 +79,12 @@ int api_over_storage_limit(api_ctx *ctx, size_t incoming, const char **which);
  * `what` ("disk", "memory") limit. */
 void api_unavailable(api_ctx *ctx, http_request *req, const char *what);
 
+/* The replication mode of a write to tb: the X-DStore-Replication header
+ * ("sync" or "async", any case), else the table's default (sync unless the
+ * table was created async). Returns DS_OK with *async set, or DS_EINVAL for
+ * another header value (the caller answers 400 in its API's format). */
+int api_replication_mode(const http_request *req, const meta_table *tb, int *async);
+
 /* Formats ms since the epoch as ISO 8601 UTC ("2026-11-23T09:00:00Z"). */
 void api_iso8601(ds_buf *out, int64_t ms);
 

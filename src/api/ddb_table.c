@@ -259,7 +259,7 @@ void ddb_create_table(ddb_req *r) {
     }
     ds_buf extra = DS_BUF_INIT;
     settings_json(&extra, &st);
-    meta_table_spec spec = {META_ID_STRING, kname[0], ktype[0], kname[1], ktype[1], extra.data};
+    meta_table_spec spec = {META_ID_STRING, kname[0], ktype[0], kname[1], ktype[1], extra.data, 0};
     spec.id_type = ktype[0] == KEY_N ? META_ID_INTEGER : ktype[0] == KEY_B ? META_ID_BYTES
                                                                            : META_ID_STRING;
     meta_table *tb;

@@ -327,23 +327,16 @@ static int parse_rv(ddb_req *r, const json_value *obj, int update_ok, return_val
 
 static void write_done(ds_op *op);
 
-/* X-DStore-Replication: "sync" (the default) or "async" (acknowledged once
- * the range leader has the write). Returns 0, or -1 after answering. */
-static int replication_mode(ddb_req *r, int *async) {
-    const ds_slice *h = http_header_get(r->req, "x-dstore-replication");
-    *async = 0;
-    if (!h || (h->len == 4 && !strncasecmp(h->p, "sync", 4))) return 0;
-    if (h->len == 5 && !strncasecmp(h->p, "async", 5)) return *async = 1, 0;
-    ddb_invalid(r, "X-DStore-Replication must be sync or async");
-    return -1;
-}
-
 /* Fills the op of w once kind, tb, keys and expressions are set. Returns 0,
  * or -1 after answering. */
 static int prepare_op(ddb_req *r, ddb_write *w) {
     ds_op *op = &w->op;
     ds_op_init(op, DS_OP_WRITE, r->a);
-    if (replication_mode(r, &op->async)) return -1;
+    if (api_replication_mode(r->req, w->ap.tb, &op->async)) {
+        ds_op_release(op);
+        ddb_invalid(r, "X-DStore-Replication must be sync or async");
+        return -1;
+    }
     if (ddb_storage_key(w->ap.tb, &w->ap.pk, w->ap.tb->sk_type ? &w->ap.sk : NULL, &op->key,
                         &op->ikey, &op->hash)) {
         ds_op_release(op);

@@ -347,7 +347,7 @@ static void table_json(ds_buf *b, api_ctx *ctx, const meta_table *tb) {
                   id_type_names[tb->id_type], (long long)atomic_load(&tb->item_count),
                   (long long)atomic_load(&tb->size_bytes));
     api_iso8601(b, tb->created_ms);
-    ds_buf_puts(b, "\"}");
+    ds_buf_puts(b, tb->async_default ? "\",\"replication\":\"async\"}" : "\"}");
 }
 
 static void list_table_fn(const meta_table *tb, void *ud) {
@@ -388,15 +388,25 @@ static void table_list(api_ctx *ctx, http_request *req, meta_tenant *t) {
 }
 
 static void table_create(api_ctx *ctx, http_request *req, meta_tenant *t, ds_slice name) {
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {.id_type = META_ID_STRING};
     if (req->body.len) {
         json_value *j;
         if (parse_json_body(req, &j)) return;
         for (size_t i = 0; i < j->u.obj.n; i++) {
             json_member *mb = &j->u.obj.members[i];
+            if (!strcmp(mb->key, "replication")) {
+                const json_value *v = mb->value;
+                if (v->type != JSON_STRING ||
+                    (strcmp(v->u.str.s, "sync") && strcmp(v->u.str.s, "async")))
+                    return api_error(req, 400, "InvalidParameter",
+                                     "replication must be \"sync\" or \"async\"");
+                spec.async_default = !strcmp(v->u.str.s, "async");
+                continue;
+            }
             if (strcmp(mb->key, "idType"))
                 return api_error(req, 400, "InvalidParameter",
-                                 "unknown table setting \"%s\"; the only one is idType", mb->key);
+                                 "unknown table setting \"%s\"; the settings are idType and "
+                                 "replication", mb->key);
             int found = 0;
             for (int k = 0; k < 3 && mb->value->type == JSON_STRING; k++)
                 if (!strcmp(mb->value->u.str.s, id_type_names[k]))
@@ -525,17 +535,6 @@ __attribute__((constructor)) static void rest_register(void) {
     opwire_register_apply("merge", merge_decode);
 }
 
-/* X-DStore-Replication: "sync" (the default) or "async". Returns 0, or -1
- * after answering 400. */
-static int replication_mode(http_request *req, int *async) {
-    const ds_slice *h = http_header_get(req, "x-dstore-replication");
-    *async = 0;
-    if (!h || (h->len == 4 && !strncasecmp(h->p, "sync", 4))) return 0;
-    if (h->len == 5 && !strncasecmp(h->p, "async", 5)) return *async = 1, 0;
-    api_error(req, 400, "InvalidParameter", "X-DStore-Replication must be sync or async");
-    return -1;
-}
-
 /* Runs on the request's loop thread once the write is durable or failed.
  * Everything the answer needs is taken from the op first: after the answer
  * is sent, the request and its arena belong to the next request. */
@@ -592,7 +591,8 @@ static void entry_write(api_ctx *ctx, http_request *req, meta_table *tb, const k
     w->id = *id;
     ds_op *op = &w->op;
     ds_op_init(op, DS_OP_WRITE, req->arena);
-    if (replication_mode(req, &op->async)) return;
+    if (api_replication_mode(req, tb, &op->async))
+        return api_error(req, 400, "InvalidParameter", "X-DStore-Replication must be sync or async");
     op->err = w->err;
     op->errlen = sizeof w->err;
     if (!is_delete) {

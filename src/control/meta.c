@@ -277,7 +277,8 @@ void meta__table_record(ds_buf *v, const meta_table *tb, const char *extra) {
         ds_buf_printf(v, ",\"type\":\"%s\"}", key_type_name(tb->sk_type));
     } else
         ds_buf_puts(v, "null");
-    ds_buf_printf(v, ",\"extra\":%s}", extra ? extra : "{}");
+    ds_buf_printf(v, ",\"extra\":%s%s}", extra ? extra : "{}",
+                  tb->async_default ? ",\"replication\":\"async\"" : "");
 }
 
 int meta__table_parse(const char *k, size_t kl, const char *v, size_t vl, meta_tenant *t,
@@ -314,6 +315,8 @@ int meta__table_parse(const char *k, size_t kl, const char *v, size_t vl, meta_t
         if (skn && skn->type == JSON_STRING)
             snprintf(tb->sk_name, sizeof tb->sk_name, "%s", skn->u.str.s);
     }
+    const json_value *repl = json_get(j, "replication");
+    tb->async_default = repl && repl->type == JSON_STRING && !strcmp(repl->u.str.s, "async");
     const json_value *extra = json_get(j, "extra");
     if (extra && extra->type == JSON_OBJECT) {
         ds_buf eb = DS_BUF_INIT;
@@ -863,6 +866,7 @@ static meta_table *table_new(meta_tenant *t, const char *name, size_t len,
     }
     tb->created_ms = ds_wall_ms();
     tb->extra = spec->extra ? ds_strdup(spec->extra) : NULL;
+    tb->async_default = spec->async_default;
     return tb;
 }
 

@@ -40,7 +40,7 @@
  *   n/table_id                 u64 BE: the next table id (ids are never reused)
  *   t/{tenant}                 sealed(node meta key) JSON {"accessKeyId","secret","created","ktn"}
  *   T/{tenant}/{table}         JSON {"id","created","idType","pk":{"name","type"},"sk":{..}|null,
- *                              "extra":{...}}  (extra: API-specific settings, e.g. DynamoDB's
+ *                              "extra":{...}[,"replication":"async"]}  (extra: API-specific settings, e.g. DynamoDB's
  *                              BillingMode and ProvisionedThroughput; opaque to meta)
  *   s/{table id u64 BE}        16 bytes: item count, size bytes (u64 BE each), written by the writer
  *   ctl/node/{uuid}            sealed(Kc) 32 bytes Knc
@@ -121,6 +121,7 @@ struct meta_table {
     key_type pk_type, sk_type; /* sk_type 0: no sort key */
     char pk_name[META_NAME_MAX + 1], sk_name[META_NAME_MAX + 1];
     int64_t created_ms;
+    int async_default;         /* cluster: writes without X-DStore-Replication are async */
     /* Estimates maintained by the writer thread (exact after each commit,
      * but read without a lock). */
     _Atomic int64_t item_count, size_bytes;
@@ -193,6 +194,7 @@ typedef struct meta_table_spec {
     const char *sk_name;        /* NULL: no sort key */
     key_type sk_type;
     const char *extra;          /* NULL or a JSON object's text, kept with the table */
+    int async_default;          /* writes are async unless a request asks for sync */
 } meta_table_spec;
 /* Creates a table in tenant t. DS_EEXIST, DS_EINVAL. *out (optional) gets a
  * reference. Blocks until durable. */

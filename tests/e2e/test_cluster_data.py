@@ -15,6 +15,8 @@ Reading one replica's own copy: each node also serves the client APIs, and a
 request with `X-DStore-Read: local` is answered from that node's local
 store instead of being routed to the range leader.
 """
+import os
+import signal
 import threading
 import time
 
@@ -346,3 +348,48 @@ def test_writes_go_on_without_a_control_plane(three):
     w.acked.update(live_acked)
     check_all_readable(proxy, tenant, w.acked)
     check_on_replicas(cluster, tenant, w.acked)
+
+
+def test_async_is_acked_by_the_leader_alone_and_sync_waits_for_the_in_sync_set(three):
+    """A table created with "replication": "async" acknowledges writes once
+    the leader has them; X-DStore-Replication: sync overrides it, and a sync
+    write is acknowledged only when every follower left in the in-sync set
+    has it. With both followers of a range stopped (SIGSTOP: alive to etcd
+    for a lease TTL, silent to the leader), the async write's answer comes
+    while they are still in the in-sync set, the sync write's only after the
+    leader has dropped them from it."""
+    cluster, proxy, tenant = three
+    rest = proxy.client(dc.SigV4(tenant.key, tenant.secret))
+    dc.assert_status(rest.put(dc.table_path(tenant.name, "lazy"), {"replication": "async"}), 201, rest)
+    r = rest.get(dc.table_path(tenant.name, "lazy"))
+    dc.assert_status(r, 200, rest)
+    assert r.json()["replication"] == "async"
+    r = rest.put(dc.table_path(tenant.name, "bad"), {"replication": "quorum"})
+    dc.assert_error(r, 400, "InvalidParameter", rest)
+    wait_for(lambda: settled(cluster, tenant.name, "lazy"), 30, "the ranges of lazy")
+    rs = cluster.ranges(tenant=tenant.name, table="lazy")
+    rec = range_of(rs, "k0")
+    k2 = next("k%d" % i for i in range(1, 10000) if range_of(rs, "k%d" % i)["lowHash"] == rec["lowHash"])
+    followers = [cluster.node_by_uuid(u) for u in rec["inSync"] if u != rec["node"]]
+    assert len(followers) == 2, rec
+    for n in followers:
+        os.kill(n.proc.pid, signal.SIGSTOP)
+    try:
+        dc.assert_status(rest.put(dc.entry_path(tenant.name, "lazy", "k0"), {"a": 1}), 201, rest)
+        now = range_of(cluster.ranges(tenant=tenant.name, table="lazy"), "k0")
+        assert all(n.node_uuid in now["inSync"] for n in followers), \
+            "an async write waited for its followers: %r" % now
+        r = rest.request("PUT", dc.entry_path(tenant.name, "lazy", k2), body='{"b":2}',
+                         headers={"X-DStore-Replication": "sync"})
+        dc.assert_status(r, 201, rest)
+        now = range_of(cluster.ranges(tenant=tenant.name, table="lazy"), k2)
+        assert not any(n.node_uuid in now["inSync"] for n in followers), \
+            "a sync write was acknowledged while silent followers were in the in-sync set: %r" % now
+    finally:
+        for n in followers:
+            os.kill(n.proc.pid, signal.SIGCONT)
+    wait_for(lambda: settled(cluster, tenant.name, "lazy"), 60, "the followers back in sync")
+    for key, want in (("k0", {"a": 1}), (k2, {"b": 2})):
+        r = rest.get(dc.entry_path(tenant.name, "lazy", key))
+        dc.assert_status(r, 200, rest)
+        assert r.json() == want

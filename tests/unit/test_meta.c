@@ -49,7 +49,7 @@ static void world_destroy(world *w) {
     CHECK(system(cmd) == 0);
 }
 
-static const meta_table_spec plain = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+static const meta_table_spec plain = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
 
 static void add_name(const meta_table *tb, void *ud) {
     ds_buf *b = ud;

@@ -151,7 +151,7 @@ static int wait_extra(meta *m, const meta_table *tb, const char *want) {
     return ok;
 }
 
-static const meta_table_spec plain = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+static const meta_table_spec plain = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
 
 /* Number of etcd keys under /dstore/ + prefix. */
 static int count_fn(const char *k, size_t kl, const char *v, size_t vl, int64_t r, void *ud) {
@@ -220,7 +220,7 @@ TEST(table_created_in_one_process_is_seen_by_another) {
     meta_tenant *ta;
     CHECK_EQ_INT(meta_tenant_create(a.m, "acme", NULL, NULL, &ta), DS_OK);
     meta_table_spec spec = {META_ID_STRING, "Artist", KEY_S, "Year", KEY_N,
-                            "{\"BillingMode\":\"PAY_PER_REQUEST\"}"};
+                            "{\"BillingMode\":\"PAY_PER_REQUEST\"}", 0};
     meta_table *xa;
     CHECK_EQ_INT(meta_table_create(a.m, ta, "music", 5, &spec, &xa), DS_OK);
     CHECK(xa->id >= 1);
@@ -667,7 +667,7 @@ TEST(reopen_loads_everything) {
     CHECK_EQ_INT(meta_tenant_create(a.m, "beta", NULL, NULL, NULL), DS_OK);
     uint8_t dk[32];
     memcpy(dk, t->data_key, 32);
-    meta_table_spec spec = {META_ID_INTEGER, NULL, 0, NULL, 0, "{\"x\":[1,2]}"};
+    meta_table_spec spec = {META_ID_INTEGER, NULL, 0, NULL, 0, "{\"x\":[1,2]}", 0};
     meta_table *x, *y;
     CHECK_EQ_INT(meta_table_create(a.m, t, "ints", 4, &spec, &x), DS_OK);
     CHECK_EQ_INT(meta_table_create(a.m, t, "dropme", 6, &plain, &y), DS_OK);

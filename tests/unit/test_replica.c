@@ -141,7 +141,7 @@ TEST(tenants_tables_and_reopen) {
     CHECK_EQ_INT(meta_tenant_create(w.m, "acme", NULL, NULL, NULL), DS_EEXIST);
     CHECK_EQ_INT(meta_tenant_create(w.m, "other", "AKIDACME", NULL, NULL), DS_EEXIST);
     CHECK_EQ_INT(meta_tenant_create(w.m, "bad/name", NULL, NULL, NULL), DS_EINVAL);
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     meta_table *tb;
     CHECK_EQ_INT(meta_table_create(w.m, t, "orders", 6, &spec, &tb), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "orders", 6, &spec, NULL), DS_EEXIST);
@@ -185,7 +185,7 @@ TEST(preconditions_and_apply) {
     world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
     CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_EXISTS), DS_ENOTFOUND);
@@ -250,7 +250,7 @@ TEST(group_commit_keeps_order_and_atomicity) {
     world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
     replica_stats before, after;
@@ -281,7 +281,7 @@ TEST(ciphertext_is_bound_to_its_key) {
     world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
     CHECK_EQ_INT(put(&w, tb, "a", "secret-a", DS_PRECOND_NONE), DS_OK);
@@ -314,7 +314,7 @@ TEST(drop_table_removes_its_data_only) {
     world_new(&w);
     meta_tenant *t;
     meta_table *t1, *t2;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "one", 3, &spec, &t1), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "two", 3, &spec, &t2), DS_OK);
@@ -361,7 +361,7 @@ TEST(interrupted_tenant_drop_is_finished_at_open) {
     world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     CHECK_EQ_INT(meta_tenant_create(w.m, "gone", NULL, NULL, &t), DS_OK);
     CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
     CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_NONE), DS_OK);

@@ -69,7 +69,7 @@ static void node_start(cluster *cl, node *n) {
     if (!t) CHECK_EQ_INT(meta_tenant_create(n->m, "acme", NULL, NULL, &t), DS_OK);
     n->tb = meta_table_get(n->m, t, "tab", 3);
     if (!n->tb) {
-        meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+        meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
         CHECK_EQ_INT(meta_table_create(n->m, t, "tab", 3, &spec, &n->tb), DS_OK);
     }
     meta_tenant_release(t);

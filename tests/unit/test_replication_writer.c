@@ -36,7 +36,7 @@ static void world_new(world *w) {
                            sizeof err),
                  DS_OK);
     CHECK_EQ_INT(meta_tenant_create(w->m, "acme", NULL, NULL, &w->t), DS_OK);
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL};
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
     CHECK_EQ_INT(meta_table_create(w->m, w->t, "tab", 3, &spec, &w->tb), DS_OK);
 }
 

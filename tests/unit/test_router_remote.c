@@ -144,7 +144,7 @@ static void fx_start(fx *f) {
 
 static meta_table *mk_table(fx *f, const char *name, int with_sk) {
     meta_table_spec spec = {META_ID_STRING,      "pk", KEY_S, with_sk ? "sk" : NULL,
-                            with_sk ? KEY_N : 0, NULL};
+                            with_sk ? KEY_N : 0, NULL, 0};
     meta_table *tb;
     CHECK_EQ_INT(meta_table_create(f->m, f->t, name, strlen(name), &spec, &tb), DS_OK);
     return tb;
