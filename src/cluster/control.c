@@ -228,7 +228,7 @@ static void plan_table(planner *p, const control_table *t) {
         }
         goto out;
     }
-    qsort(mine, n, sizeof *mine, cmp_low);
+    if (n) qsort(mine, n, sizeof *mine, cmp_low);
     uint64_t next = 0; /* the first hash not yet covered */
     for (size_t i = 0; i < n; i++) {
         if (mine[i]->low > next) plan_create(p, t, (uint32_t)next, mine[i]->low - 1);
@@ -855,7 +855,7 @@ static int reconcile(ctl *c, rangemap *m, const control_plan_opts *po) {
     int tables_ok = c->tables_ok;
     size_t nt = c->ntables;
     control_table *tables = ds_malloc((nt ? nt : 1) * sizeof *tables);
-    memcpy(tables, c->tables, nt * sizeof *tables);
+    if (nt) memcpy(tables, c->tables, nt * sizeof *tables);
     pthread_mutex_unlock(&c->mu);
 
     int applied = 0;

@@ -197,8 +197,8 @@ static int load_state(etcd *e, state *s, char *err, size_t errlen) {
             if (n) n->leaders++;
         }
     }
-    qsort(s->ranges, s->nr, sizeof *s->ranges, cmp_range);
-    qsort(s->nodes, s->nn, sizeof *s->nodes, cmp_node);
+    if (s->nr) qsort(s->ranges, s->nr, sizeof *s->ranges, cmp_range);
+    if (s->nn) qsort(s->nodes, s->nn, sizeof *s->nodes, cmp_node);
     return DS_OK;
 }
 

@@ -748,7 +748,7 @@ void meta_tenant_list(meta *m, int (*fn)(const meta_tenant *t, void *ud), void *
     pthread_rwlock_rdlock(&m->lock);
     dict_each(m->tenants, collect_tenant, &tv);
     pthread_rwlock_unlock(&m->lock);
-    qsort(tv.v, tv.n, sizeof *tv.v, cmp_tenant);
+    if (tv.n) qsort(tv.v, tv.n, sizeof *tv.v, cmp_tenant);
     int stop = 0;
     for (size_t i = 0; i < tv.n; i++) {
         if (!stop) stop = fn(tv.v[i], ud);
@@ -928,7 +928,7 @@ static int list_from_maps(meta *m, const meta_tenant *t, const char *after, size
     pthread_rwlock_rdlock(&m->lock);
     meta__tables_of(m, t, &v, &n);
     pthread_rwlock_unlock(&m->lock);
-    qsort(v, n, sizeof *v, cmp_table);
+    if (n) qsort(v, n, sizeof *v, cmp_table);
     char a[META_NAME_MAX + 1] = "";
     if (after) snprintf(a, sizeof a, "%.*s", (int)DS_MIN(after_len, META_NAME_MAX), after);
     for (size_t i = 0; i < n; i++) {
