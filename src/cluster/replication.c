@@ -121,7 +121,6 @@ int repl__split(struct repl *rp, rrange *rr, uint32_t high, uint64_t epoch, int 
                 (unsigned long long)ch->last_epoch, (unsigned long long)ch->last_seq,
                 ch->incomplete ? " (incomplete: it catches up)" : " (no copy)");
     }
-    atomic_fetch_add(&rp->splits, 1);
     if (g) {
         repl__put_pos(g, rr, rr->last_epoch, rr->last_seq);
         if (!ch->in_group) repl__put_pos(g, ch, ch->last_epoch, ch->last_seq);

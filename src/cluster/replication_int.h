@@ -167,7 +167,6 @@ struct repl {
     pthread_t ticker;
     int ticker_started;
     uint64_t map_seen;
-    atomic_ulong splits; /* range splits done on this node's copies */
 };
 
 /* ---- replication.c ---- */

@@ -85,32 +85,3 @@ def test_manual_splits_copy_nothing_and_lose_nothing(three):
     assert covers_hash_space(rs)
     check_all_readable(proxy, tenant, acked)
     check_on_replicas(cluster, tenant, acked)
-
-
-def test_automatic_split_by_item_count(cluster):  # noqa: F811
-    from conftest import create_tenant, unique
-    from test_cluster_data import ddb
-    cluster.start_control(extra_args=("--split-items", "60"))
-    for _ in range(3):
-        cluster.add_node()
-    proxy = cluster.start_proxy()
-    tenant = create_tenant(proxy, unique("tn"))
-    c = ddb(proxy, tenant)
-    c.create_table(TableName=T, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                   AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                   BillingMode="PAY_PER_REQUEST")
-    rs0 = wait_for(lambda: settled(cluster, tenant.name, T), 30, "the ranges of table t")
-    copies0 = copies(cluster)
-    w = Writers(proxy, tenant, n=3, attempts=8).start()
-    try:
-        wait_for(lambda: len(cluster.ranges(tenant=tenant.name, table=T)) > len(rs0), 90,
-                 "an automatic split")
-        t0 = time.monotonic()
-        wait_for(lambda: w.acks_after(t0) >= 100, 60, "100 writes after the split")
-    finally:
-        w.stop()
-    rs = wait_for(lambda: settled(cluster, tenant.name, T), 30, "the split ranges in sync")
-    assert covers_hash_space(rs)
-    check_all_readable(proxy, tenant, w.acked)
-    check_on_replicas(cluster, tenant, w.acked)
-    assert copies(cluster) == copies0, "a split made a node copy a range"
