@@ -1084,9 +1084,6 @@ void repl__status_put(struct repl *rp, const char *tenant, const char *table, ui
     ds_buf_free(&v);
 }
 
-/* Brings this node's ranges in line with the range map: leaderships taken
- * or given up, catch-ups started, copies of ranges it no longer holds
- * deleted, status records written. */
 typedef struct split_call {
     uint64_t table;
     uint32_t low, high;
@@ -1121,6 +1118,9 @@ static void reconcile_splits(struct repl *rp, const range_rec *v, size_t n) {
     ds_free(sc);
 }
 
+/* Brings this node's ranges in line with the range map: leaderships taken
+ * or given up, catch-ups started, copies of ranges it no longer holds
+ * deleted, status records written. */
 static void reconcile(struct repl *rp) {
     cluster_member *c = rp->c;
     range_rec *v;
