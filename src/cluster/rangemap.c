@@ -161,6 +161,28 @@ int rangemap_cas(etcd *e, const range_rec *old, const range_rec *nw) {
     return rc;
 }
 
+int rangemap_split(etcd *e, const range_rec *parent, uint32_t mid, range_rec *left,
+                   range_rec *right) {
+    if (mid <= parent->low || mid > parent->high) return DS_EINVAL;
+    *left = *parent;
+    *right = *parent;
+    left->high = mid - 1;
+    right->low = mid;
+    left->epoch = right->epoch = parent->epoch + 1;
+    ds_buf lk = DS_BUF_INIT, lv = DS_BUF_INIT, rk = DS_BUF_INIT, rv = DS_BUF_INIT;
+    range_rec_key(left, &lk);
+    range_rec_value(left, &lv);
+    range_rec_key(right, &rk);
+    range_rec_value(right, &rv);
+    etcd_cmp c[2] = {{lk.data, lk.len, ETCD_CMP_MOD_REV, parent->mod_rev, NULL, 0},
+                     {rk.data, rk.len, ETCD_CMP_CREATE_REV, 0, NULL, 0}};
+    etcd_op op[2] = {{lk.data, lk.len, lv.data, lv.len, 0, 0},
+                     {rk.data, rk.len, rv.data, rv.len, 0, 0}};
+    int rc = etcd_txn(e, c, 2, op, 2, NULL);
+    ds_buf_free(&lk), ds_buf_free(&lv), ds_buf_free(&rk), ds_buf_free(&rv);
+    return rc;
+}
+
 /* ---- the map ------------------------------------------------------------ */
 
 static int cmp_range(const range_rec *a, uint64_t table, uint32_t low) {

@@ -99,4 +99,15 @@ void range_remove(char list[][RANGE_UUID_LEN], int *n, const char *uuid);
  * (outcome unknown). */
 int rangemap_cas(etcd *e, const range_rec *old, const range_rec *nw);
 
+/* Splits parent (as read, with its mod_rev) at mid (parent->low < mid <=
+ * parent->high) in one etcd txn: the parent's record becomes [low, mid-1]
+ * and a new record [mid, high] is created (it must not exist), both with the
+ * parent's leader, replicas and inSync and epoch + 1 (writes of the old
+ * epoch are fenced; the leader takes both over). Every replica holds both
+ * halves already: nothing moves (replication.c starts the child at the
+ * parent's position). *left, *right: the new records. DS_EINVAL for a bad
+ * mid, DS_ECONDITION when a record changed meanwhile. */
+int rangemap_split(etcd *e, const range_rec *parent, uint32_t mid, range_rec *left,
+                   range_rec *right);
+
 #endif

@@ -66,7 +66,8 @@ rrange *repl__range(struct repl *rp, uint64_t table, uint32_t low, uint32_t high
     ds_put_u32be(k + 8, low);
     rrange *rr = dict_get(rp->ranges, k, sizeof k);
     if (rr || !create) {
-        if (rr && create && high >= low) rr->high = high;
+        /* a smaller high is a split: repl__split does it (never here) */
+        if (rr && create && high > rr->high) rr->high = high;
         return rr;
     }
     rr = ds_calloc(1, sizeof *rr);
@@ -75,6 +76,100 @@ rrange *repl__range(struct repl *rp, uint64_t table, uint32_t low, uint32_t high
     rr->high = high;
     rr->fstate = FS_OK;
     dict_set(rp->ranges, k, sizeof k, rr);
+    return rr;
+}
+
+/* A split of rr at high+1 (range splits: the parent keeps [low, high], a
+ * child [high+1, old high] is cut off). The copy here holds the data of
+ * both halves, so the child starts at the parent's committed position: no
+ * data moves. Only certain when no group is changing the parent (the
+ * position must describe exactly the data): with force == 0 it returns -1
+ * and changes nothing while rr is in the current group; with force it
+ * marks the child incomplete instead (it catches up). epoch: the new
+ * records' epoch (older sections for the parent are refused from now on).
+ * g (may be NULL): the group to write both position records in. Locked,
+ * writer thread (or the ticker with the writer idle in a CALL). */
+int repl__split(struct repl *rp, rrange *rr, uint32_t high, uint64_t epoch, int force,
+                replica_group *g) {
+    if (high >= rr->high) return 0;
+    int busy = rr->in_group && (rr->g_lead || rr->g_follow || rr->t_epoch != rr->last_epoch ||
+                                rr->t_seq != rr->last_seq);
+    if (busy && !force) return -1;
+    uint32_t clow = high + 1, chigh = rr->high;
+    rr->high = high;
+    if (epoch > rr->known_epoch) rr->known_epoch = epoch;
+    rrange *ch = repl__range(rp, rr->table, clow, chigh, 0);
+    int fresh = !ch;
+    if (!ch) ch = repl__range(rp, rr->table, clow, chigh, 1);
+    char nm[400];
+    snprintf(nm, sizeof nm, "table %llu/%u", (unsigned long long)rr->table, rr->low);
+    if (!fresh && !(ch->fstate == FS_REMOVED && !ch->catchup)) {
+        ds_info("replication: %s: split at %u: this node already has a copy of the child", nm,
+                clow);
+    } else {
+        ch->high = chigh;
+        ch->last_epoch = rr->last_epoch;
+        ch->last_seq = rr->last_seq;
+        /* not the parent's known epoch: that may be newer already (a
+         * leader move of the parent), and the child's first leader ships
+         * at the split's epoch; the map and sections raise it */
+        ch->known_epoch = ch->last_epoch;
+        ch->incomplete = rr->incomplete || busy || rr->fstate != FS_OK;
+        ch->fstate = ch->incomplete ? FS_BROKEN : FS_OK;
+        ch->retry_at_ms = 0;
+        ds_info("replication: %s: split at %u: the child starts at epoch %llu seq %llu%s", nm, clow,
+                (unsigned long long)ch->last_epoch, (unsigned long long)ch->last_seq,
+                ch->incomplete ? " (incomplete: it catches up)" : " (no copy)");
+    }
+    if (g) {
+        repl__put_pos(g, rr, rr->last_epoch, rr->last_seq);
+        if (!ch->in_group) repl__put_pos(g, ch, ch->last_epoch, ch->last_seq);
+    }
+    return 0;
+}
+
+typedef struct cover_q {
+    uint64_t table;
+    uint32_t low;
+    rrange *found;
+} cover_q;
+
+static int cover_fn(const void *k, size_t kl, void *v, void *ud) {
+    (void)k, (void)kl;
+    rrange *r = v;
+    cover_q *q = ud;
+    if (r->table == q->table && r->low < q->low && q->low <= r->high && r->fstate != FS_REMOVED) {
+        q->found = r;
+        return 1;
+    }
+    return 0;
+}
+
+/* This node's copy that holds hash low of table inside it (low > its low),
+ * or NULL. Locked. */
+static rrange *find_cover(struct repl *rp, uint64_t table, uint32_t low) {
+    cover_q q = {table, low, NULL};
+    dict_each(rp->ranges, cover_fn, &q);
+    return q.found;
+}
+
+/* repl__range for a record [low, high] at epoch, first splitting the copies
+ * here that the record cuts (its parent, when [low...] is new here, and its
+ * own copy, when high shrank). *busy: a split had to wait (force == 0). */
+static rrange *range_for(struct repl *rp, uint64_t table, uint32_t low, uint32_t high,
+                         uint64_t epoch, int force, replica_group *g, int *busy) {
+    *busy = 0;
+    rrange *rr = repl__range(rp, table, low, 0, 0);
+    if (!rr) {
+        rrange *c = find_cover(rp, table, low);
+        if (c && repl__split(rp, c, low - 1, epoch, force, g)) {
+            *busy = 1;
+            return NULL;
+        }
+        rr = repl__range(rp, table, low, high, 1);
+    }
+    if (high < rr->high && rr->fstate != FS_REMOVED && repl__split(rp, rr, high, epoch, force, g))
+        *busy = 1;
     return rr;
 }
 
@@ -516,10 +611,15 @@ static int hook_admit(void *ud, ds_op *op) {
     const char *why = NULL;
     oplist done = {0};
     pthread_mutex_lock(&rp->mu);
-    rrange *rr = repl__range(rp, rec.table_id, rec.low, rec.high, 1);
-    repl__name(rr, &rec);
-    if (rec.epoch > rr->known_epoch) rr->known_epoch = rec.epoch;
-    if (rec.epoch < rr->known_epoch)
+    int busy;
+    rrange *rr = range_for(rp, rec.table_id, rec.low, rec.high, rec.epoch, 0, NULL, &busy);
+    if (rr) repl__name(rr, &rec);
+    if (!rr || busy)
+        why = "not the leader of this range (the range is splitting)";
+    else if (rec.epoch > rr->known_epoch) rr->known_epoch = rec.epoch;
+    if (why)
+        ;
+    else if (rec.epoch < rr->known_epoch)
         why = "not the leader of this range (a newer leader exists)";
     else if (rr->fstate != FS_OK)
         why = "not the leader of this range (its copy here is not complete)";
@@ -597,7 +697,6 @@ static int check_section(struct repl *rp, rrange *rr, replica_section *s, rapply
 }
 
 static int hook_apply_check(void *ud, replica_group *g, replica_section *s) {
-    (void)g;
     struct repl *rp = ud;
     rapply *ra = s->ud;
     const repl_wsection *ws = ra->ws;
@@ -605,7 +704,8 @@ static int hook_apply_check(void *ud, replica_group *g, replica_section *s) {
     int have = !rangemap_find(rp->c->map, ws->table_id, ws->low, &rec) && rec.low == ws->low;
     oplist done = {0};
     pthread_mutex_lock(&rp->mu);
-    rrange *rr = repl__range(rp, ws->table_id, ws->low, ws->high, 1);
+    int busy;
+    rrange *rr = range_for(rp, ws->table_id, ws->low, ws->high, ws->epoch, 1, g, &busy);
     if (have) {
         repl__name(rr, &rec);
         if (rec.epoch > rr->known_epoch) rr->known_epoch = rec.epoch;
@@ -984,6 +1084,40 @@ void repl__status_put(struct repl *rp, const char *tenant, const char *table, ui
     ds_buf_free(&v);
 }
 
+typedef struct split_call {
+    uint64_t table;
+    uint32_t low, high;
+    uint64_t epoch;
+} split_call;
+
+static int call_split(struct repl *rp, void *ud, replica_group *g) {
+    split_call *sc = ud;
+    int busy;
+    pthread_mutex_lock(&rp->mu);
+    range_for(rp, sc->table, sc->low, sc->high, sc->epoch, 0, g, &busy);
+    pthread_mutex_unlock(&rp->mu);
+    return busy ? DS_ESTATE : DS_OK;
+}
+
+/* Splits this node's copies the range map has split (each on the writer
+ * thread, between groups, so the children start at exact positions). */
+static void reconcile_splits(struct repl *rp, const range_rec *v, size_t n) {
+    split_call *sc = NULL;
+    size_t nsc = 0;
+    pthread_mutex_lock(&rp->mu);
+    for (size_t i = 0; i < n; i++) {
+        rrange *rr = repl__range(rp, v[i].table_id, v[i].low, 0, 0);
+        if (rr ? rr->fstate == FS_REMOVED || v[i].high >= rr->high
+               : !find_cover(rp, v[i].table_id, v[i].low))
+            continue;
+        sc = ds_realloc(sc, (nsc + 1) * sizeof *sc);
+        sc[nsc++] = (split_call){v[i].table_id, v[i].low, v[i].high, v[i].epoch};
+    }
+    pthread_mutex_unlock(&rp->mu);
+    for (size_t i = 0; i < nsc && !rp->stopping; i++) repl__call(rp, call_split, &sc[i]);
+    ds_free(sc);
+}
+
 /* Brings this node's ranges in line with the range map: leaderships taken
  * or given up, catch-ups started, copies of ranges it no longer holds
  * deleted, status records written. */
@@ -991,6 +1125,7 @@ static void reconcile(struct repl *rp) {
     cluster_member *c = rp->c;
     range_rec *v;
     size_t n = rangemap_ranges(c->map, 0, &v);
+    reconcile_splits(rp, v, n);
     recon rc = {0};
     oplist done = {0};
     uint64_t now = ds_now_ms();
@@ -998,6 +1133,10 @@ static void reconcile(struct repl *rp) {
     for (size_t i = 0; i < n; i++) {
         const range_rec *rec = &v[i];
         int mine = range_has(rec->replicas, rec->nreplicas, c->uuid);
+        /* a split not done yet here (busy): the next pass */
+        if (mine && !repl__range(rp, rec->table_id, rec->low, 0, 0) &&
+            find_cover(rp, rec->table_id, rec->low))
+            continue;
         rrange *rr = repl__range(rp, rec->table_id, rec->low, rec->high, mine);
         if (!rr) continue;
         repl__name(rr, rec);

@@ -197,6 +197,10 @@ void repl__status_put(struct repl *rp, const char *tenant, const char *table, ui
 typedef int (*repl_call_fn)(struct repl *rp, void *ud, replica_group *g);
 int repl__call(struct repl *rp, repl_call_fn fn, void *ud);
 void repl__put_pos(replica_group *g, rrange *rr, uint64_t epoch, uint64_t seq);
+/* Cuts the child [high+1, rr->high] off rr at rr's position (see the
+ * definition). 0, or -1 when rr is busy in the current group. Locked. */
+int repl__split(struct repl *rp, rrange *rr, uint32_t high, uint64_t epoch, int force,
+                replica_group *g);
 
 /* ---- replication_catchup.c ---- */
 /* Starts a catch-up thread for rr (locked; at most o.max_catchups). */

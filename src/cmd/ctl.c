@@ -11,6 +11,7 @@
  *   dstorectl [global options] node undrain UUID
  *   dstorectl [global options] node remove UUID [--force]
  *   dstorectl [global options] range list [--tenant T] [--table T]
+ *   dstorectl [global options] range split TENANT/TABLE LOWHASH [--at HASH]
  *   dstorectl [global options] status
  *   dstorectl [global options] tenant list | create NAME | drop NAME --yes
  *   dstorectl [global options] table list [--tenant T]
@@ -827,6 +828,73 @@ static int table_list_cmd(etcd *e, const char *key_file, const char *tenant, int
     return status;
 }
 
+/* ---- range split ---------------------------------------------------------------- */
+
+/* Splits the range of TENANT/TABLE starting at low at `at` (default: the
+ * middle of its span) through rangemap_split. */
+static int range_split_cmd(etcd *e, const char *name, const char *low_s, const char *at_s,
+                           int as_json) {
+    const char *slash = strchr(name, '/');
+    char *end;
+    unsigned long long low = strtoull(low_s, &end, 10);
+    if (!slash || slash == name || !slash[1] || *end || low > 0xFFFFFFFFull) {
+        fprintf(stderr, "dstorectl: usage: range split TENANT/TABLE LOWHASH [--at HASH]\n");
+        return 2;
+    }
+    unsigned long long at = 0;
+    if (at_s) {
+        at = strtoull(at_s, &end, 10);
+        if (*end || !*at_s || at > 0xFFFFFFFFull) {
+            fprintf(stderr, "dstorectl: --at takes a hash (0..4294967295)\n");
+            return 2;
+        }
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        state s;
+        char err[256];
+        if (load_state(e, &s, err, sizeof err)) {
+            fprintf(stderr, "dstorectl: %s\n", err);
+            return 1;
+        }
+        const range_rec *r = NULL;
+        for (size_t i = 0; i < s.nr && !r; i++)
+            if (s.ranges[i].low == low && strlen(s.ranges[i].tenant) == (size_t)(slash - name) &&
+                !strncmp(s.ranges[i].tenant, name, slash - name) &&
+                !strcmp(s.ranges[i].table, slash + 1))
+                r = &s.ranges[i];
+        if (!r) {
+            fprintf(stderr, "dstorectl: %s has no range starting at %llu (`dstorectl range list`)\n",
+                    name, low);
+            state_free(&s);
+            return 1;
+        }
+        uint32_t mid = at_s ? (uint32_t)at : (uint32_t)(r->low + ((uint64_t)r->high - r->low + 1) / 2);
+        if (mid <= r->low || mid > r->high) {
+            fprintf(stderr, "dstorectl: cannot split %u-%u at %u (it must be in %u..%u)\n", r->low,
+                    r->high, mid, r->low + (r->low < r->high), r->high);
+            state_free(&s);
+            return 1;
+        }
+        range_rec left, right;
+        int rc = rangemap_split(e, r, mid, &left, &right);
+        state_free(&s);
+        if (rc == DS_ECONDITION) continue; /* changed meanwhile: read again */
+        if (rc) {
+            fprintf(stderr, "dstorectl: the split failed: %s\n", ds_strerror(rc));
+            return 1;
+        }
+        if (as_json)
+            printf("{\"split\":true,\"left\":[%u,%u],\"right\":[%u,%u],\"epoch\":%llu}\n", left.low,
+                   left.high, right.low, right.high, (unsigned long long)left.epoch);
+        else
+            printf("split %s %u-%u into %u-%u and %u-%u (epoch %llu)\n", name, left.low, right.high,
+                   left.low, left.high, right.low, right.high, (unsigned long long)left.epoch);
+        return 0;
+    }
+    fprintf(stderr, "dstorectl: the range kept changing; try again\n");
+    return 1;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static void ctl_usage(FILE *out) {
@@ -842,6 +910,8 @@ static void ctl_usage(FILE *out) {
         "  node remove UUID [--force]     forget a node (refused while it holds replicas)\n"
         "  range list [--tenant T] [--table T]\n"
         "                                 ranges: hashes, leader, epoch, replicas, in-sync set\n"
+        "  range split TENANT/TABLE LOWHASH [--at HASH]\n"
+        "                                 split a range (default: in the middle); no data moves\n"
         "  status                         etcd, control plane, nodes, range health\n"
         "  tenant list                    tenants (needs the cluster key)\n"
         "  tenant create NAME             prints its access key and secret, once\n"
@@ -860,7 +930,7 @@ int ctl_main(int argc, char **argv) {
     if (!endpoints || !*endpoints) endpoints = "http://127.0.0.1:2379";
     if (!prefix || !*prefix) prefix = "/dstore/";
     int as_json = 0, no_wait = 0, force = 0, timeout_s = 0, yes = 0;
-    const char *tenant = NULL, *table = NULL;
+    const char *tenant = NULL, *table = NULL, *at = NULL;
     const char *pos[4] = {0};
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -885,6 +955,8 @@ int ctl_main(int argc, char **argv) {
             key_file = argv[++i];
         else if (!strcmp(a, "--timeout") && more)
             timeout_s = atoi(argv[++i]);
+        else if (!strcmp(a, "--at") && more)
+            at = argv[++i];
         else if (!strcmp(a, "--tenant") && more)
             tenant = argv[++i];
         else if (!strcmp(a, "--table") && more) {
@@ -916,6 +988,7 @@ int ctl_main(int argc, char **argv) {
         NODE_UNDRAIN,
         NODE_REMOVE,
         RANGE_LIST,
+        RANGE_SPLIT,
         STATUS,
         TENANT,
         TABLE_LIST
@@ -932,6 +1005,8 @@ int ctl_main(int argc, char **argv) {
         cmd = NODE_REMOVE;
     else if (IS(0, "range") && IS(1, "list") && npos == 2)
         cmd = RANGE_LIST;
+    else if (IS(0, "range") && IS(1, "split") && npos == 4)
+        cmd = RANGE_SPLIT;
     else if (IS(0, "status") && npos == 1)
         cmd = STATUS;
     else if (IS(0, "tenant") && IS(1, "list") && npos == 2)
@@ -945,7 +1020,7 @@ int ctl_main(int argc, char **argv) {
         ctl_usage(stderr);
         return 2;
     }
-    if (npos == 3 && cmd != TENANT && !valid_uuid(pos[2])) {
+    if (npos == 3 && cmd != TENANT && cmd != RANGE_SPLIT && !valid_uuid(pos[2])) {
         fprintf(stderr, "dstorectl: \"%s\" is not a node uuid\n", pos[2]);
         return 2;
     }
@@ -972,6 +1047,9 @@ int ctl_main(int argc, char **argv) {
         break;
     case RANGE_LIST:
         rc = range_list_cmd(e, tenant, table, as_json);
+        break;
+    case RANGE_SPLIT:
+        rc = range_split_cmd(e, pos[2], pos[3], at, as_json);
         break;
     case STATUS:
         rc = status_cmd(e, endpoints, as_json);
