@@ -22,8 +22,8 @@ for failures).
 import json
 import os
 import shutil
-import signal
 import socket
+import sys
 import subprocess
 import tempfile
 import time
@@ -31,6 +31,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import DSTORE_BIN, DstoreServer, ManagedProcess  # noqa: E402
 
 HOST = "127.0.0.1"
 ETCD_BIN = os.environ.get("ETCD_BIN") or "/usr/bin/etcd"
@@ -45,7 +48,7 @@ def free_port():
     return port
 
 
-class EtcdServer:
+class EtcdServer(ManagedProcess):
     """One etcd process with its own temporary directory."""
 
     def __init__(self, name="etcd"):
@@ -150,53 +153,6 @@ class EtcdServer:
             time.sleep(0.05)
         raise RuntimeError("not ready within %.0f s" % timeout)
 
-    def stop(self, timeout=5.0):
-        """SIGTERM by PID, wait up to `timeout`, then SIGKILL. Keeps the data."""
-        rc = None
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    os.kill(self.proc.pid, signal.SIGTERM)
-                    rc = self.proc.wait(timeout)
-                except ProcessLookupError:
-                    pass
-                except subprocess.TimeoutExpired:
-                    os.kill(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait()
-                    rc = "killed after SIGTERM timeout"
-            else:
-                rc = self.proc.returncode
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return rc
-
-    def kill9(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def cleanup(self):
-        self.stop()
-        if not os.environ.get("DSTORE_E2E_KEEP"):
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    # ---- logs
-
-    def log_tail(self, n=60):
-        try:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-n:])
-
 
 def _fresh_etcd():
     """Starts an EtcdServer; the generator's end stops and removes it."""
@@ -251,12 +207,7 @@ def etcd():
 import base64 as _b64
 import re as _re
 import secrets as _secrets
-import sys as _sys
 import threading as _threading
-
-_sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from conftest import DSTORE_BIN, DstoreServer  # noqa: E402
 
 CLUSTER_PREFIX = "/dstore-e2e/"
 MAX_HASH = 4294967295
@@ -454,7 +405,7 @@ class ClusterProcess(DstoreServer):
         return m.group(1)
 
 
-class ControlProcess:
+class ControlProcess(ManagedProcess):
     """One `dstore control` (no port): started, stopped and killed by PID."""
 
     def __init__(self, cluster, name="control", extra_args=()):
@@ -483,44 +434,6 @@ class ControlProcess:
             raise RuntimeError("%s exited at once (status %s):\n%s"
                                % (self.name, self.proc.returncode, self.log_tail()))
         return self
-
-    def stop(self, timeout=5.0):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def kill9(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def cleanup(self):
-        self.stop()
-        if not os.environ.get("DSTORE_E2E_KEEP"):
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, n=60):
-        return "\n".join(self.log_text().splitlines()[-n:])
 
 
 def wait_for(cond, timeout, what, interval=0.1):

@@ -44,7 +44,72 @@ def unique(prefix="t"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
 
 
-class DstoreServer:
+class ManagedProcess:
+    """What every process a test starts shares: it runs as self.proc, writes
+    to self.log_path (self._log open while it runs) and lives in self.root.
+    Stopped by PID: SIGTERM, then SIGKILL after a timeout."""
+
+    proc = None
+    _log = None
+
+    def _before_stop(self):
+        """Hook: what to close before the process goes (clients)."""
+
+    def _close_log(self):
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit status."""
+        self._before_stop()
+        rc = None
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                rc = "killed after SIGTERM timeout"
+        elif self.proc is not None:
+            rc = self.proc.returncode
+        self._close_log()
+        return rc
+
+    def kill9(self):
+        self._before_stop()
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._close_log()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("DSTORE_E2E_KEEP"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_bytes(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def log_text(self):
+        return self.log_bytes().decode("utf-8", errors="replace")
+
+    def log_tail(self, n=60):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+
+class DstoreServer(ManagedProcess):
     """One `dstore serve` process with its own temporary directory.
 
     root/data is --data, root/server.log collects stdout and stderr (outside
@@ -123,69 +188,13 @@ class DstoreServer:
     def listening_line_seen(self):
         return ("listening on http://%s:%d" % (HOST, self.port)) in self.log_text()
 
-    def stop(self, timeout=5.0):
-        """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit status."""
+    def _before_stop(self):
         for c in self._clients:
             c.close()
-        rc = None
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                rc = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-                rc = "killed after SIGTERM timeout"
-        elif self.proc is not None:
-            rc = self.proc.returncode
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return rc
-
-    def kill9(self):
-        for c in self._clients:
-            c.close()
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def restart(self):
         self.stop()
         return self.start()
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def cleanup(self):
-        self.stop()
-        if not os.environ.get("DSTORE_E2E_KEEP"):
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    # ---- logs
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def log_bytes(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()
-        except OSError:
-            return b""
-
-    def log_tail(self, n=60):
-        return "\n".join(self.log_text().splitlines()[-n:])
 
     # ---- clients
 
