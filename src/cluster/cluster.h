@@ -8,7 +8,7 @@
  *   cluster/node_ops.c     a node's /internal/v1/ op and read endpoints
  *   router/router_remote.c a proxy's router: each key to its range's leader
  *   cluster/replication.c  a leader shipping to followers; followers applying
- *                          and catching up; in-sync set changes
+ *                          and catching up; in-sync set changes; splits by size
  *   cluster/control.c      `dstore control`: placement, leaders, moves, drain
  *
  * `dstore serve` uses none of this (a cluster of one, ARCHITECTURE.md).

@@ -9,9 +9,11 @@
  *
  *   KEY                               VALUE (JSON)                                  WRITTEN BY
  *   tenant/{tenant}/{table}/{lowHash} {"table":<id>,"lowHash":L,"highHash":H,       control (placement,
- *                                      "node":"<leader uuid>","uri":"<leader uri>",  leaders) and the
+ *                                      "node":"<leader uuid>","uri":"<leader uri>",  leaders), the
  *                                      "replicas":["<uuid>",...],                    leader (in-sync
- *                                      "inSync":["<uuid>",...],"epoch":E}            set), by txn only
+ *                                      "inSync":["<uuid>",...],"epoch":E}            set, splits) and
+ *                                                                                    dstorectl (splits),
+ *                                                                                    by txn only
  *   node/{uuid}/details               {"status":"okay","uri":"http://h:p/",...}     node, on its lease
  *   node/{uuid}/drain                 {"drain":true}                                dstorectl
  *   node/{uuid}/id/{tenant}/{table}/{lowHash}/details

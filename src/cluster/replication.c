@@ -209,7 +209,7 @@ void repl__put_pos(replica_group *g, rrange *rr, uint64_t epoch, uint64_t seq) {
     ds_buf_free(&v);
 }
 
-static const char *range_name(rrange *rr, char *buf, size_t n) {
+const char *repl__range_name(rrange *rr, char *buf, size_t n) {
     if (rr->named) snprintf(buf, n, "%s/%s/%u", rr->tenant, rr->tname, rr->low);
     else snprintf(buf, n, "table %llu/%u", (unsigned long long)rr->table, rr->low);
     return buf;
@@ -286,8 +286,8 @@ static void fol_failed(struct repl *rp, rrange *rr, const char *uuid, uint64_t s
     lfol *f = repl__fol(rr, uuid);
     if (!f || f->session != session || f->state == FOL_REMOVING) return;
     char nm[400];
-    ds_warn("replication: follower %.8s of %s failed (%s)", uuid, range_name(rr, nm, sizeof nm),
-            why);
+    ds_warn("replication: follower %.8s of %s failed (%s)", uuid,
+            repl__range_name(rr, nm, sizeof nm), why);
     if (f->state == FOL_CATCHUP) {
         repl__fol_drop(rp, rr, f, done);
         return;
@@ -306,7 +306,7 @@ static void fence(rrange *rr, oplist *done) {
 static void stepdown(struct repl *rp, rrange *rr, oplist *done) {
     if (!rr->leading) return;
     char nm[400];
-    ds_info("replication: %s: no longer leading (epoch %llu)", range_name(rr, nm, sizeof nm),
+    ds_info("replication: %s: no longer leading (epoch %llu)", repl__range_name(rr, nm, sizeof nm),
             (unsigned long long)rr->lead_epoch);
     fail_waiters(rr, done);
     rr->leading = 0;
@@ -326,6 +326,10 @@ static void takeover(struct repl *rp, rrange *rr, const range_rec *rec, oplist *
     rr->fenced = 0;
     rr->rec = *rec;
     rr->nfol = 0;
+    /* a new leadership sizes its range once: a node restarted with big
+     * ranges, a failover, and both halves of a split (each at a new epoch:
+     * a range far over the limit splits again and again) */
+    rr->grown = rp->size_check_bytes;
     for (int i = 0; i < rec->ninsync; i++) {
         if (!strcmp(rec->insync[i], rp->c->uuid)) continue;
         lfol *f = fol_add(rr, rec->insync[i], FOL_INSYNC, 0, 0);
@@ -333,7 +337,7 @@ static void takeover(struct repl *rp, rrange *rr, const range_rec *rec, oplist *
     }
     char nm[400];
     ds_info("replication: %s: leading at epoch %llu from seq %llu (%d in-sync followers)",
-            range_name(rr, nm, sizeof nm), (unsigned long long)rec->epoch,
+            repl__range_name(rr, nm, sizeof nm), (unsigned long long)rec->epoch,
             (unsigned long long)rr->last_seq, rr->nfol);
 }
 
@@ -744,6 +748,7 @@ static void ship(struct repl *rp, rrange *rr, replica_group *g, uint64_t prev_ep
             b->nmuts++;
         }
     atomic_store(&b->refs, 1); /* ours, while queueing */
+    rr->grown += b->b.len;     /* the bytes this range grew by, about */
     for (int i = 0; i < rr->nfol; i++)
         if (rr->fol[i].state != FOL_REMOVING)
             repl__enqueue(rp, rr, &rr->fol[i], b, prev_epoch, prev_seq, rr->last_seq);
@@ -910,18 +915,18 @@ static void run_job(struct repl *rp, rjob *j) {
         /* stepped down meanwhile: nothing of this leadership is waiting */
     } else if (deposed) {
         ds_warn("replication: %s: deposed (the record names another leader or epoch)",
-                range_name(rr, nm, sizeof nm));
+                repl__range_name(rr, nm, sizeof nm));
         fence(rr, &done);
     } else if (!j->add) {
         if (ok) {
             ds_info("replication: %s: follower %.8s left the in-sync set",
-                    range_name(rr, nm, sizeof nm), j->uuid);
+                    repl__range_name(rr, nm, sizeof nm), j->uuid);
             if (nw.mod_rev > rr->rec.mod_rev) rr->rec = nw;
             if (f && f->state == FOL_REMOVING) repl__fol_drop(rp, rr, f, &done);
         } else if (!rp->stopping) {
             /* etcd unreachable: what waits on it cannot be acknowledged */
             ds_warn("replication: %s: cannot remove follower %.8s from the in-sync set yet",
-                    range_name(rr, nm, sizeof nm), j->uuid);
+                    repl__range_name(rr, nm, sizeof nm), j->uuid);
             fail_waiters(rr, &done);
             rjob *again = ds_calloc(1, sizeof *again);
             *again = *j;
@@ -934,7 +939,7 @@ static void run_job(struct repl *rp, rjob *j) {
     } else {
         if (ok && f && f->state == FOL_PENDING) {
             ds_info("replication: %s: follower %.8s joined the in-sync set at seq %llu",
-                    range_name(rr, nm, sizeof nm), j->uuid, (unsigned long long)f->acked);
+                    repl__range_name(rr, nm, sizeof nm), j->uuid, (unsigned long long)f->acked);
             f->state = FOL_INSYNC;
             if (nw.mod_rev > rr->rec.mod_rev) rr->rec = nw;
         } else if (ok && !f) {
@@ -954,14 +959,19 @@ typedef struct tick_ctx {
     struct repl *rp;
     uint64_t now;
     oplist *done;
+    rrange *size_next; /* the led range that grew most past the size-check mark */
 } tick_ctx;
 
-/* Per range: slow followers, stuck waiters, promotions ready. Locked. */
+/* Per range: slow followers, stuck waiters, promotions ready, a size check
+ * due. Locked. */
 static int tick_range(const void *k, size_t kl, void *v, void *ud) {
     (void)k, (void)kl;
     tick_ctx *t = ud;
     rrange *rr = v;
     if (!rr->leading) return 0;
+    if (t->rp->size_check_bytes && !rr->fenced && rr->grown >= t->rp->size_check_bytes &&
+        (!t->size_next || rr->grown > t->size_next->grown))
+        t->size_next = rr;
     uint64_t timeout = (uint64_t)t->rp->o.timeout_ms;
     if (rr->wh < rr->wn) {
         waiter *o = &rr->w[rr->wh];
@@ -1022,7 +1032,7 @@ static void delete_copy(struct repl *rp, rrange *rr) {
     meta_table *tb = meta_table_by_id(rp->c->meta, rr->table);
     char nm[400];
     pthread_mutex_lock(&rp->mu);
-    range_name(rr, nm, sizeof nm);
+    repl__range_name(rr, nm, sizeof nm);
     pthread_mutex_unlock(&rp->mu);
     if (tb) {
         ds_op op;
@@ -1236,8 +1246,9 @@ static void *ticker_main(void *arg) {
             jp = &rp->jobs;
         }
         oplist done = {0};
-        tick_ctx t = {rp, ds_now_ms(), &done};
+        tick_ctx t = {rp, ds_now_ms(), &done, NULL};
         dict_each(rp->ranges, tick_range, &t);
+        if (t.size_next && !rp->sizing) repl__sizecheck_start(rp, t.size_next);
         repl__sessions_gc(rp, 0);
         reap_threads(rp, 0);
         pthread_mutex_unlock(&rp->mu);
@@ -1290,6 +1301,9 @@ int repl_start(cluster_member *c, const repl_opts *o, repl **out, char *err, siz
     if (rp->o.timeout_ms <= 0) rp->o.timeout_ms = REPL_DEFAULT_TIMEOUT_MS;
     if (rp->o.max_catchups <= 0) rp->o.max_catchups = 2;
     if (!rp->o.page_bytes) rp->o.page_bytes = 512u << 10;
+    /* checked eight times on the way to the limit: a range is split before
+     * it is much past it, and a check (a scan of the range) is rare */
+    rp->size_check_bytes = rp->o.split_bytes ? DS_MAX(rp->o.split_bytes / 8, 1) : 0;
     pthread_mutex_init(&rp->mu, NULL);
     pthread_cond_init(&rp->cv, NULL);
     rp->ranges = dict_new();

@@ -5,9 +5,10 @@
  *   Every node runs one repl (repl_start). It installs the writer hooks of
  *   replica.h and runs a background thread (the "ticker") that watches the
  *   range map, removes failed followers from in-sync sets, promotes caught-up
- *   ones, times out slow acks, starts catch-ups and writes the per-range
- *   status records. One sender thread per peer node ships to that node, one
- *   request at a time, so each follower receives a range's writes in order.
+ *   ones, times out slow acks, starts catch-ups and size checks (below) and
+ *   writes the per-range status records. One sender thread per peer node
+ *   ships to that node, one request at a time, so each follower receives a
+ *   range's writes in order.
  *
  * THE WRITE PATH (leader)
  *   1. admit (writer thread, per op): this node leads the key's range in the
@@ -70,6 +71,22 @@
  *   adds it to "inSync" by rangemap_cas. Both kinds of apply run on the
  *   follower's writer thread, so the touched checks are ordered.
  *   A node that is no longer in a range's "replicas" deletes its copy.
+ *
+ * SPLITS BY SIZE (replication_split.c; seed 002: only the range's current
+ * leader splits it)
+ *   The leader counts, per range it leads, the bytes of the sections it
+ *   ships (the mutations it committed). Once they reach split_bytes / 8
+ *   since the last check (and once after every takeover: a restart, a
+ *   failover, or the new epoch of both halves of a split), the ticker starts
+ *   a size check, one at a time per node, on its own thread: it sums the
+ *   stored bytes (key + sealed value) of the range's DATA keys into 1024
+ *   buckets over its hashes, and if the total is at least split_bytes it
+ *   picks the bucket edge that halves them (repl_split_point) and, if this
+ *   node still leads the range at the same epoch and bounds, calls
+ *   rangemap_split: one etcd txn, both halves at epoch + 1 with the same
+ *   replicas. Every replica then splits its own copy when it sees the new
+ *   records (no data moves), exactly as for `dstorectl range split`. A
+ *   split that loses a race (DS_ECONDITION) is tried again by a later check.
  *
  * STATE ON DISK (META column family; meta.h's keys do not use "r/")
  *
@@ -157,6 +174,7 @@ typedef struct repl_opts {
     int timeout_ms;    /* --replication-timeout (0: 2000 ms) */
     int max_catchups;  /* catch-ups this node runs at once as a follower (0: 2) */
     size_t page_bytes; /* catch-up page size asked for (0: 512 KiB) */
+    uint64_t split_bytes; /* --split-bytes: a led range this big is split (0: never) */
 } repl_opts;
 
 /* Starts replication for a node: loads the ranges' positions from META,
@@ -195,6 +213,22 @@ typedef struct repl_range_info {
 /* Copies the state of every range this node knows into a new array
  * (ds_free it); returns the count. */
 size_t repl_ranges(repl *rp, repl_range_info **out);
+
+/* ---- splits by size (exposed for the tests) ---- */
+
+#define REPL_SIZE_BUCKETS 1024 /* a size check's buckets over a range's hashes */
+
+/* Where the range [low, high] should split, given its stored bytes summed
+ * into nb buckets of `width` hashes each (bucket i holds the hashes
+ * low + i*width .. low + (i+1)*width - 1; the last one may end early at
+ * high). It splits when the total is at least split_bytes (0: never) and
+ * the range has more than one hash, at the bucket edge in (low, high] whose
+ * bytes to its left are closest to half the total (the first of equals),
+ * unless that leaves one half with no bytes. Returns 1 with *mid set (the
+ * right half starts at *mid), or 0: no split. Pure: reads only its
+ * arguments. */
+int repl_split_point(uint32_t low, uint32_t high, uint64_t width, const uint64_t *bytes,
+                     size_t nb, uint64_t split_bytes, uint32_t *mid);
 
 /* ---- the wire format (exposed for fuzz/fuzz_replicate.c and the tests) ---- */
 

@@ -1,6 +1,7 @@
 /* replication_int.h -- what the files of the replication module share
  * (replication.c: ranges, hooks, shipping, the ticker; replication_catchup.c:
- * both sides of catch-up; replication_http.c: the /internal/v1/ endpoints).
+ * both sides of catch-up; replication_split.c: size checks and splits by
+ * size; replication_http.c: the /internal/v1/ endpoints).
  *
  * Locking: one mutex, repl.mu, guards every field below except those marked
  * "writer": those are touched only on the writer thread (hooks and CALL
@@ -84,6 +85,7 @@ struct rrange {
     int nfol;
     waiter *w;
     size_t wh, wn, wcap;          /* FIFO: w[wh .. wn) */
+    uint64_t grown;               /* bytes shipped since the last size check */
     /* status record in etcd */
     char st_status[16];
     uint64_t st_seq, st_ms;
@@ -162,8 +164,10 @@ struct repl {
     rpeer *peers;
     rsession *sessions;
     rjob *jobs;
-    rthread *threads;  /* catch-up threads */
+    rthread *threads;  /* catch-up and size-check threads */
     int ncatchups;
+    uint64_t size_check_bytes; /* a led range is sized after growing this much (0: never) */
+    int sizing;        /* a size check runs (at most one) */
     pthread_t ticker;
     int ticker_started;
     uint64_t map_seen;
@@ -201,6 +205,8 @@ void repl__put_pos(replica_group *g, rrange *rr, uint64_t epoch, uint64_t seq);
  * definition). 0, or -1 when rr is busy in the current group. Locked. */
 int repl__split(struct repl *rp, rrange *rr, uint32_t high, uint64_t epoch, int force,
                 replica_group *g);
+/* "tenant/table/low" (or "table N/low" before the map named it) in buf. Locked. */
+const char *repl__range_name(rrange *rr, char *buf, size_t n);
 
 /* ---- replication_catchup.c ---- */
 /* Starts a catch-up thread for rr (locked; at most o.max_catchups). */
@@ -211,6 +217,11 @@ void repl__catchup_page_handle(struct repl *rp, http_request *req);
 void repl__catchup_done_handle(struct repl *rp, http_request *req);
 /* Frees sessions idle for long, or of followers no longer registered. Locked. */
 void repl__sessions_gc(struct repl *rp, int all);
+
+/* ---- replication_split.c ---- */
+/* Starts a size check of rr, a range this node leads, on its own thread
+ * (registered in rp->threads) and resets rr->grown. Locked; !rp->sizing. */
+void repl__sizecheck_start(struct repl *rp, rrange *rr);
 
 /* ---- replication_http.c ---- */
 void repl__replicate_handle(struct repl *rp, http_request *req);

@@ -99,7 +99,7 @@ static void node_start(cluster *cl, node *n) {
     snprintf(n->c.uuid, sizeof n->c.uuid, "%s", n->uuid);
     snprintf(n->c.uri, sizeof n->c.uri, "http://127.0.0.1:%d/", n->port);
     n->c.rpc_timeout_ms = 2000;
-    repl_opts o = {TIMEOUT_MS, 2, 8 << 10}; /* small pages: several per range */
+    repl_opts o = {TIMEOUT_MS, 2, 8 << 10, 0}; /* small pages: several per range; no splits */
     CHECK_EQ_INT(repl_start(&n->c, &o, &n->rp, err, sizeof err), DS_OK);
     n->up = 1;
 }
