@@ -58,6 +58,9 @@ static const option_def options[] = {
      "control: hash ranges a new table is cut into"},
     {"replication-timeout", NUM(OPT_LONG, replication_timeout), "2000",
      "node: ms an in-sync follower has to acknowledge a write before it leaves the in-sync set"},
+    {"split-bytes", NUM(OPT_SIZE, split_bytes), "256M",
+     "node: a range it leads that stores this many bytes is split in two, at the hash that "
+     "halves them (0 = only by hand: dstorectl range split)"},
     {"help", NUM(OPT_FLAG, help), "0", "print this help"},
 };
 

@@ -36,6 +36,7 @@ typedef struct ds_config {
     long replication_factor; /* control: replicas per range */
     long ranges_per_table;  /* control: ranges a new table starts with */
     long replication_timeout; /* node: ms a follower has to acknowledge */
+    uint64_t split_bytes;   /* node: a led range this big splits (0: never) */
     int help;
 } ds_config;
 

@@ -370,7 +370,8 @@ static int run(int argc, char **argv, role ro) {
     /* Replication's writer hooks are in place before any op can arrive:
      * an op committed without them would be acknowledged unreplicated. */
     if (ro == ROLE_NODE) {
-        repl_opts ropts = {.timeout_ms = (int)cfg.replication_timeout};
+        repl_opts ropts = {.timeout_ms = (int)cfg.replication_timeout,
+                           .split_bytes = cfg.split_bytes};
         if (repl_start(&cm, &ropts, &cm.repl, err, sizeof err)) {
             fprintf(stderr, "dstore node: cannot start replication: %s\n", err);
             goto out;
