@@ -64,12 +64,12 @@ def settled(cluster, tenant, table, rf=3):  # noqa: F811
     return rs
 
 
-@pytest.fixture
-def three(cluster):  # noqa: F811
-    """control + 3 nodes + proxy, a tenant, and the DynamoDB table T ready."""
-    cluster.start_control()
+def start_three(cluster, control_args=(), node_args=()):  # noqa: F811
+    """control + 3 nodes + proxy, a tenant, and the DynamoDB table T ready
+    (the extra arguments go to the control plane and to each node)."""
+    cluster.start_control(extra_args=control_args)
     for _ in range(3):
-        cluster.add_node()
+        cluster.add_node(extra_args=node_args)
     proxy = cluster.start_proxy()
     tenant = create_tenant(proxy, unique("tn"))
     c = ddb(proxy, tenant)
@@ -80,14 +80,22 @@ def three(cluster):  # noqa: F811
     return cluster, proxy, tenant
 
 
+@pytest.fixture
+def three(cluster):  # noqa: F811
+    """start_three with the default settings."""
+    return start_three(cluster)
+
+
 class Writers:
     """Threads putting distinct items through a proxy as fast as they can,
-    recording every acknowledged write (key -> value) and every error."""
+    recording every acknowledged write (key -> value) and every error.
+    value_bytes pads each value to that length."""
 
-    def __init__(self, proxy, tenant, n=3, attempts=1, prefix="w", keep=None):
+    def __init__(self, proxy, tenant, n=3, attempts=1, prefix="w", keep=None, value_bytes=0):
         self.clients = [ddb(proxy, tenant, attempts=attempts) for _ in range(n)]
         self.prefix = prefix
         self.keep = keep  # None, or key -> bool: write only the keys it accepts
+        self.value_bytes = value_bytes
         self.acked = {}
         self.errors = []
         self.ack_times = []
@@ -101,7 +109,7 @@ class Writers:
         seq = 0
         while not self._stop.is_set():
             key = "%s%d-%d" % (self.prefix, i, seq)
-            val = "v%d" % seq
+            val = ("v%d" % seq).ljust(self.value_bytes, "x")
             seq += 1
             if self.keep and not self.keep(key):
                 continue

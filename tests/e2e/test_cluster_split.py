@@ -4,16 +4,20 @@ end: a real etcd, `dstore control`, three `dstore node`s and a proxy.
 A split rewrites a range record [low, high] as [low, mid-1] and creates
 [mid, high] in one etcd transaction, both at epoch + 1; every replica
 already holds both halves, so no data moves (each node starts the child at
-the parent's position). The test writes a stream of sync writes through the
-proxy, splits ranges while it runs, and checks that every acknowledged write
-is readable through the proxy and on every in-sync replica's own copy, that
-the ranges still cover the hash space, and that no node re-copied a range.
+the parent's position). The manual test writes a stream of sync writes
+through the proxy, splits ranges while it runs (`dstorectl range split`),
+and checks that every acknowledged write is readable through the proxy and
+on every in-sync replica's own copy, that the ranges still cover the hash
+space, and that no node re-copied a range. The automatic test starts a
+table with one range on nodes with a small --split-bytes and writes until
+the leaders have split it several times over.
 """
+import collections
 import time
 
-from cluster_fixtures import cluster, covers_hash_space, wait_for  # noqa: F401
+from cluster_fixtures import cluster, covers_hash_space, range_of, wait_for  # noqa: F401
 from test_cluster_data import (T, Writers, check_all_readable, check_on_replicas,  # noqa: F401
-                               settled, three)
+                               ddb, settled, start_three, three)
 
 FULL_COPY = "streaming the leader's copy"
 
@@ -85,3 +89,69 @@ def test_manual_splits_copy_nothing_and_lose_nothing(three):
     assert covers_hash_space(rs)
     check_all_readable(proxy, tenant, acked)
     check_on_replicas(cluster, tenant, acked)
+
+
+SPLIT_BYTES = 65536
+AUTO_SPLIT = "bytes stored (limit"  # the leader's log line for a split it made
+
+
+def scan_ids(proxy, tenant):  # noqa: F811
+    """Every item id a paged Scan through the proxy returns, in a Counter."""
+    c = ddb(proxy, tenant, attempts=3)
+    seen = collections.Counter()
+    kw = {"TableName": T}
+    while True:
+        page = c.scan(**kw)
+        seen.update(i["id"]["S"] for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return seen
+        kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_leaders_split_ranges_as_they_grow(cluster):  # noqa: F811
+    cluster, proxy, tenant = start_three(cluster, control_args=["--ranges-per-table", "1"],
+                                         node_args=["--split-bytes", str(SPLIT_BYTES)])
+    assert len(cluster.ranges(tenant=tenant.name, table=T)) == 1
+    # 3000 items of ~210 bytes (key + value; more once stored and sealed):
+    # over 600 KB, nine times the limit
+    w = Writers(proxy, tenant, n=3, attempts=8, prefix="s", value_bytes=200).start()
+    try:
+        wait_for(lambda: len(w.acked) >= 3000, 180, "3000 acknowledged writes", interval=0.5)
+    finally:
+        w.stop()
+    acked = dict(w.acked)
+    plain = sum(len(k) + len(v) for k, v in acked.items())
+    assert plain > 8 * SPLIT_BYTES, plain
+
+    def split_enough():
+        """The ranges once settled with none far over the limit (a range is
+        checked every SPLIT_BYTES/8 bytes it grows, and after each split)."""
+        rs = settled(cluster, tenant.name, T)
+        if not rs:
+            return None
+        held = collections.Counter()
+        for k, v in acked.items():
+            held[range_of(rs, k)["lowHash"]] += len(k) + len(v)
+        return rs if max(held.values()) <= 2 * SPLIT_BYTES else None
+
+    rs = wait_for(split_enough, 90, "the ranges split down to the limit", interval=0.5)
+    assert len(rs) >= 4, rs
+    assert covers_hash_space(rs)
+    live = cluster.live_uuids()
+    for r in rs:
+        assert r["epoch"] >= 2, r  # every range came out of a split
+        assert len(set(r["replicas"])) == 3 and set(r["replicas"]) <= live, r
+        assert r["node"] in r["replicas"] and r["node"] in r["inSync"], r
+    # each split was made by one leader, once: one log line per new range
+    assert sum(n.log_text().count(AUTO_SPLIT) for n in cluster.nodes) == len(rs) - 1
+
+    check_all_readable(proxy, tenant, acked)
+    check_on_replicas(cluster, tenant, acked)
+    # a Scan over every range returns every item once; the only items it
+    # may hold beyond the acknowledged ones are writes whose outcome the
+    # client did not learn (an error after the leader may have applied them)
+    seen = scan_ids(proxy, tenant)
+    assert not [k for k, n in seen.items() if n > 1], "items returned twice"
+    assert not set(acked) - set(seen), "acknowledged items missing from the scan"
+    unknown = {k for _, k, _ in w.errors}
+    assert not set(seen) - set(acked) - unknown, "items nobody wrote"
