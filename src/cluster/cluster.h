@@ -10,6 +10,7 @@
  *   cluster/replication.c  a leader shipping to followers; followers applying
  *                          and catching up; in-sync set changes; splits by size
  *   cluster/control.c      `dstore control`: placement, leaders, moves, drain
+ *   cluster/import.c       a `dstore serve` directory joining a cluster
  *
  * `dstore serve` uses none of this (a cluster of one, ARCHITECTURE.md).
  */

@@ -61,6 +61,8 @@ static const option_def options[] = {
     {"split-bytes", NUM(OPT_SIZE, split_bytes), "256M",
      "node: a range it leads that stores this many bytes is split in two, at the hash that "
      "halves them (0 = only by hand: dstorectl range split)"},
+    {"import-serve-data", NUM(OPT_FLAG, import_serve_data), "0",
+     "node: DATA was a `dstore serve`'s: bring its tenants, tables and items into the cluster"},
     {"help", NUM(OPT_FLAG, help), "0", "print this help"},
 };
 

@@ -37,6 +37,7 @@ typedef struct ds_config {
     long ranges_per_table;  /* control: ranges a new table starts with */
     long replication_timeout; /* node: ms a follower has to acknowledge */
     uint64_t split_bytes;   /* node: a led range this big splits (0: never) */
+    int import_serve_data;  /* node: import the serve store found in DATA (cluster/import.h) */
     int help;
 } ds_config;
 

@@ -7,7 +7,8 @@
  *   identities (DATA/node.id, DATA/control.id) -> RocksDB (DATA/db) ->
  *   the writer (replica) -> metadata (keys, tenants, tables) -> the
  *   development tenant and the admin token -> the HTTP loops -> (node)
- *   etcd and the node's registration on a lease.
+ *   etcd and the node's registration on a lease -> (node, on a serve's
+ *   directory) the import of its data (cluster/import.h).
  * A SIGKILL at any point loses nothing acknowledged: every acknowledged
  * write was synced to the write-ahead log first.
  */
@@ -23,6 +24,7 @@
 #include "api/api.h"
 #include "cluster/cluster.h"
 #include "cluster/control.h"
+#include "cluster/import.h"
 #include "cluster/peer.h"
 #include "cluster/replication.h"
 #include "cmd/config.h"
@@ -316,6 +318,8 @@ static int run(int argc, char **argv, role ro) {
     http_server *hs = NULL;
     api_ctx *ctx = NULL;
     registry *reg = NULL;
+    import_job *imp = NULL;
+    int import_pending = 0;
     cluster_member cm;
     memset(&cm, 0, sizeof cm);
     memset(&node_id, 0, sizeof node_id), memset(&control_id, 0, sizeof control_id);
@@ -341,6 +345,11 @@ static int run(int argc, char **argv, role ro) {
         if (strcmp(cfg.durability, "fsync"))
             printf("dstore: --durability %s: writes are acknowledged before they reach the disk\n",
                    cfg.durability);
+    }
+    if (ro == ROLE_NODE && import_prepare(cfg.data, e, cfg.import_serve_data, &import_pending,
+                                          err, sizeof err)) {
+        fprintf(stderr, "dstore node: %s\n", err);
+        goto out;
     }
     const char *token_origin = "from the configuration";
     if (ro == ROLE_SERVE) {
@@ -408,6 +417,11 @@ static int run(int argc, char **argv, role ro) {
             goto out;
         }
         printf("dstore: node %s joined the cluster at %s as %s\n", node_id.uuid, cfg.etcd, cm.uri);
+        if (import_pending && import_start(cfg.data, &cm, rt, &imp, err, sizeof err)) {
+            fprintf(stderr, "dstore node: cannot import the serve's data: %s\n", err);
+            goto out;
+        }
+        if (imp) printf("dstore: importing the serve's data from %s/import\n", cfg.data);
     }
     printf("dstore: listening on http://%s:%d\n", host, http_server_port(hs));
     fflush(stdout);
@@ -424,6 +438,7 @@ static int run(int argc, char **argv, role ro) {
     }
     status = 0;
 out:
+    import_stop(imp);    /* its writes in flight complete through the router */
     registry_leave(reg); /* first: the cluster stops sending us work */
     repl_stop(cm.repl);  /* held ops answer through their loops: before the loops stop */
     http_server_stop(hs);
