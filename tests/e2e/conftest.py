@@ -44,6 +44,12 @@ def unique(prefix="t"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print (`make asan`): a
+# process whose log has one fails the test that stopped it.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ")
+_SANITIZER_REPORTS = []
+
+
 class ManagedProcess:
     """What every process a test starts shares: it runs as self.proc, writes
     to self.log_path (self._log open while it runs) and lives in self.root.
@@ -90,8 +96,17 @@ class ManagedProcess:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def sanitizer_report(self):
+        """The first sanitizer report in the log (with some context), or None."""
+        text = self.log_text()
+        hits = [i for i in (text.find(m) for m in SANITIZER_MARKS) if i >= 0]
+        return text[max(0, min(hits) - 300):min(hits) + 4000] if hits else None
+
     def cleanup(self):
         self.stop()
+        report = self.sanitizer_report()
+        if report:
+            _SANITIZER_REPORTS.append((self.name, report))
         if not os.environ.get("DSTORE_E2E_KEEP"):
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -255,6 +270,7 @@ def server():
     finally:
         s.cleanup()
         _LONG_LIVED.remove(s)
+        _fail_on_sanitizer_reports()
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +284,7 @@ def module_server():
     finally:
         s.cleanup()
         _LONG_LIVED.remove(s)
+        _fail_on_sanitizer_reports()
 
 
 @pytest.fixture(autouse=True)
@@ -283,6 +300,14 @@ def _shared_server_survives():
             s.start()
             pytest.fail("the %s died during this test (exit status %s); restarted it. Log tail:\n%s"
                         % (s.name, rc, tail))
+    _fail_on_sanitizer_reports()
+
+
+def _fail_on_sanitizer_reports():
+    if _SANITIZER_REPORTS:
+        reports = list(_SANITIZER_REPORTS)
+        _SANITIZER_REPORTS.clear()
+        pytest.fail("".join("sanitizer report from %s:\n%s\n" % r for r in reports))
 
 
 @pytest.fixture
