@@ -65,11 +65,11 @@ rrange *repl__range(struct repl *rp, uint64_t table, uint32_t low, uint32_t high
     ds_put_u64be(k, table);
     ds_put_u32be(k + 8, low);
     rrange *rr = dict_get(rp->ranges, k, sizeof k);
-    if (rr || !create) {
-        /* a smaller high is a split: repl__split does it (never here) */
-        if (rr && create && high > rr->high) rr->high = high;
-        return rr;
-    }
+    /* an existing copy keeps its bounds: only repl__split changes them.
+     * Ranges never merge, so a record with a larger high is one this copy
+     * was already cut past while the map here lags (a leader cuts its copy
+     * right after its split's txn, a follower on a half's first section) */
+    if (rr || !create) return rr;
     rr = ds_calloc(1, sizeof *rr);
     rr->table = table;
     rr->low = low;
@@ -403,6 +403,7 @@ void repl__enqueue(struct repl *rp, rrange *rr, lfol *f, sbody *body, uint64_t p
     rpeer *p = peer_get(rp, f->uuid);
     sitem *it = ds_calloc(1, sizeof *it);
     it->rr = rr;
+    it->high = rr->high;
     it->session = f->session;
     it->epoch = rr->lead_epoch;
     it->prev_epoch = prev_epoch;
@@ -446,7 +447,8 @@ static void send_batch(struct repl *rp, rpeer *p, sitem *batch, size_t n, int *r
     repl_wire_header(&msg, rp->c->uuid, (uint32_t)n);
     uint64_t oldest = UINT64_MAX;
     for (sitem *it = batch; it; it = it->next) {
-        repl_wsection s = {it->rr->table, it->rr->low, it->rr->high, it->epoch, it->prev_epoch,
+        /* table and low never change; high may have (a split): the item's */
+        repl_wsection s = {it->rr->table, it->rr->low, it->high, it->epoch, it->prev_epoch,
                            it->prev_seq, it->seq, it->session, NULL, 0};
         if (it->body) repl_wire_section(&msg, &s, it->body->b.data, it->body->b.len,
                                         it->body->nmuts);

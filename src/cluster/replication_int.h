@@ -102,6 +102,8 @@ typedef struct sbody {
 typedef struct sitem {
     struct sitem *next;
     rrange *rr;
+    uint32_t high; /* rr->high when queued: the bounds its keys were admitted under
+                      (a split may cut rr before the sender sends it) */
     uint64_t session, epoch, prev_epoch, prev_seq, seq;
     sbody *body; /* NULL: a probe */
     uint64_t t_ms;
