@@ -65,11 +65,11 @@ rrange *repl__range(struct repl *rp, uint64_t table, uint32_t low, uint32_t high
     ds_put_u64be(k, table);
     ds_put_u32be(k + 8, low);
     rrange *rr = dict_get(rp->ranges, k, sizeof k);
-    if (rr || !create) {
-        /* a smaller high is a split: repl__split does it (never here) */
-        if (rr && create && high > rr->high) rr->high = high;
-        return rr;
-    }
+    /* an existing copy keeps its bounds: only repl__split changes them.
+     * Ranges never merge, so a record with a larger high is one this copy
+     * was already cut past while the map here lags (a leader cuts its copy
+     * right after its split's txn, a follower on a half's first section) */
+    if (rr || !create) return rr;
     rr = ds_calloc(1, sizeof *rr);
     rr->table = table;
     rr->low = low;
@@ -125,6 +125,7 @@ int repl__split(struct repl *rp, rrange *rr, uint32_t high, uint64_t epoch, int 
         repl__put_pos(g, rr, rr->last_epoch, rr->last_seq);
         if (!ch->in_group) repl__put_pos(g, ch, ch->last_epoch, ch->last_seq);
     }
+    if (rr->paused) pthread_cond_broadcast(&rp->split_cv); /* its split waits for this cut */
     return 0;
 }
 
@@ -217,8 +218,7 @@ const char *repl__range_name(rrange *rr, char *buf, size_t n) {
 
 /* ---- the leader's view: followers, waiters ------------------------------ */
 
-/* The seq every required follower has acked (UINT64_MAX: none required). */
-static uint64_t frontier(const rrange *rr) {
+uint64_t repl__frontier(const rrange *rr) {
     uint64_t f = UINT64_MAX;
     for (int i = 0; i < rr->nfol; i++)
         if (rr->fol[i].state != FOL_CATCHUP && rr->fol[i].acked < f) f = rr->fol[i].acked;
@@ -226,8 +226,9 @@ static uint64_t frontier(const rrange *rr) {
 }
 
 /* Completes the waiters the frontier now covers. Locked. */
-static void advance(rrange *rr, oplist *done) {
-    uint64_t f = frontier(rr);
+static void advance(struct repl *rp, rrange *rr, oplist *done) {
+    uint64_t f = repl__frontier(rr);
+    if (rr->paused) pthread_cond_broadcast(&rp->split_cv); /* its split waits for acks */
     while (rr->wh < rr->wn && rr->w[rr->wh].seq <= f) {
         ds_op *op = rr->w[rr->wh++].op;
         oplist_add(done, op, op->status);
@@ -254,11 +255,10 @@ static void push_waiter(rrange *rr, ds_op *op, uint64_t seq, uint64_t now) {
 }
 
 void repl__fol_drop(struct repl *rp, rrange *rr, lfol *f, oplist *done) {
-    (void)rp;
     size_t i = (size_t)(f - rr->fol);
     memmove(&rr->fol[i], &rr->fol[i + 1], (size_t)(rr->nfol - (int)i - 1) * sizeof *f);
     rr->nfol--;
-    advance(rr, done);
+    advance(rp, rr, done);
 }
 
 static void queue_job(struct repl *rp, rrange *rr, const char *uuid, int add, uint64_t at_ms) {
@@ -403,6 +403,7 @@ void repl__enqueue(struct repl *rp, rrange *rr, lfol *f, sbody *body, uint64_t p
     rpeer *p = peer_get(rp, f->uuid);
     sitem *it = ds_calloc(1, sizeof *it);
     it->rr = rr;
+    it->high = rr->high;
     it->session = f->session;
     it->epoch = rr->lead_epoch;
     it->prev_epoch = prev_epoch;
@@ -446,7 +447,8 @@ static void send_batch(struct repl *rp, rpeer *p, sitem *batch, size_t n, int *r
     repl_wire_header(&msg, rp->c->uuid, (uint32_t)n);
     uint64_t oldest = UINT64_MAX;
     for (sitem *it = batch; it; it = it->next) {
-        repl_wsection s = {it->rr->table, it->rr->low, it->rr->high, it->epoch, it->prev_epoch,
+        /* table and low never change; high may have (a split): the item's */
+        repl_wsection s = {it->rr->table, it->rr->low, it->high, it->epoch, it->prev_epoch,
                            it->prev_seq, it->seq, it->session, NULL, 0};
         if (it->body) repl_wire_section(&msg, &s, it->body->b.data, it->body->b.len,
                                         it->body->nmuts);
@@ -560,7 +562,7 @@ static void *peer_main(void *arg) {
                 if (res[i] == RES_OK) {
                     if (f && f->session == it->session && it->seq > f->acked) {
                         f->acked = it->seq;
-                        advance(rr, &done);
+                        advance(rp, rr, &done);
                     }
                 } else {
                     fol_failed(rp, rr, p->uuid, it->session, res_name(res[i]) ? res_name(res[i])
@@ -618,7 +620,8 @@ static int hook_admit(void *ud, ds_op *op) {
     int busy;
     rrange *rr = range_for(rp, rec.table_id, rec.low, rec.high, rec.epoch, 0, NULL, &busy);
     if (rr) repl__name(rr, &rec);
-    if (!rr || busy)
+    /* paused: the split's quiet point (replication_split.c); retried */
+    if (!rr || busy || rr->paused)
         why = "not the leader of this range (the range is splitting)";
     else if (rec.epoch > rr->known_epoch) rr->known_epoch = rec.epoch;
     if (why)
@@ -784,7 +787,7 @@ static void hook_after_commit(void *ud, replica_group *g, int rc) {
                                         "may or may not have been applied");
                 continue;
             }
-            if (frontier(rr) >= rr->last_seq) continue;
+            if (repl__frontier(rr) >= rr->last_seq) continue;
             g->held[i] = 1; /* from the unlock below, a sender may complete it */
             push_waiter(rr, op, rr->last_seq, now);
         }
@@ -948,7 +951,7 @@ static void run_job(struct repl *rp, rjob *j) {
             queue_job(rp, rr, j->uuid, 0, 0);
         } else if (!ok && f && f->state == FOL_PENDING) {
             f->state = FOL_CATCHUP;
-            advance(rr, &done);
+            advance(rp, rr, &done);
         }
     }
     pthread_mutex_unlock(&rp->mu);
@@ -1094,38 +1097,35 @@ void repl__status_put(struct repl *rp, const char *tenant, const char *table, ui
     ds_buf_free(&v);
 }
 
-typedef struct split_call {
-    uint64_t table;
-    uint32_t low, high;
-    uint64_t epoch;
-} split_call;
-
 static int call_split(struct repl *rp, void *ud, replica_group *g) {
-    split_call *sc = ud;
+    const range_rec *rec = ud;
     int busy;
     pthread_mutex_lock(&rp->mu);
-    range_for(rp, sc->table, sc->low, sc->high, sc->epoch, 0, g, &busy);
+    range_for(rp, rec->table_id, rec->low, rec->high, rec->epoch, 0, g, &busy);
     pthread_mutex_unlock(&rp->mu);
     return busy ? DS_ESTATE : DS_OK;
+}
+
+int repl__split_copy(struct repl *rp, const range_rec *rec) {
+    return repl__call(rp, call_split, (void *)rec);
 }
 
 /* Splits this node's copies the range map has split (each on the writer
  * thread, between groups, so the children start at exact positions). */
 static void reconcile_splits(struct repl *rp, const range_rec *v, size_t n) {
-    split_call *sc = NULL;
-    size_t nsc = 0;
+    size_t *cut = NULL, ncut = 0;
     pthread_mutex_lock(&rp->mu);
     for (size_t i = 0; i < n; i++) {
         rrange *rr = repl__range(rp, v[i].table_id, v[i].low, 0, 0);
         if (rr ? rr->fstate == FS_REMOVED || v[i].high >= rr->high
                : !find_cover(rp, v[i].table_id, v[i].low))
             continue;
-        sc = ds_realloc(sc, (nsc + 1) * sizeof *sc);
-        sc[nsc++] = (split_call){v[i].table_id, v[i].low, v[i].high, v[i].epoch};
+        cut = ds_realloc(cut, (ncut + 1) * sizeof *cut);
+        cut[ncut++] = i;
     }
     pthread_mutex_unlock(&rp->mu);
-    for (size_t i = 0; i < nsc && !rp->stopping; i++) repl__call(rp, call_split, &sc[i]);
-    ds_free(sc);
+    for (size_t i = 0; i < ncut && !rp->stopping; i++) repl__split_copy(rp, &v[cut[i]]);
+    ds_free(cut);
 }
 
 /* Brings this node's ranges in line with the range map: leaderships taken
@@ -1306,6 +1306,7 @@ int repl_start(cluster_member *c, const repl_opts *o, repl **out, char *err, siz
     rp->size_check_bytes = rp->o.split_bytes ? DS_MAX(rp->o.split_bytes / 8, 1) : 0;
     pthread_mutex_init(&rp->mu, NULL);
     pthread_cond_init(&rp->cv, NULL);
+    pthread_cond_init(&rp->split_cv, NULL);
     rp->ranges = dict_new();
     int rc = load_positions(rp);
     if (rc) {
@@ -1328,6 +1329,7 @@ fail:
     dict_free(rp->ranges);
     pthread_mutex_destroy(&rp->mu);
     pthread_cond_destroy(&rp->cv);
+    pthread_cond_destroy(&rp->split_cv);
     ds_free(rp);
     return rc;
 }
@@ -1350,6 +1352,7 @@ void repl_stop(repl *rp) {
     }
     rp->stopping = 1;
     pthread_cond_broadcast(&rp->cv);
+    pthread_cond_broadcast(&rp->split_cv);
     for (rpeer *p = rp->peers; p; p = p->next) pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&rp->mu);
     /* from the next group on, nothing is written or applied */
@@ -1401,6 +1404,7 @@ void repl_free(repl *rp) {
     dict_free(rp->ranges);
     pthread_mutex_destroy(&rp->mu);
     pthread_cond_destroy(&rp->cv);
+    pthread_cond_destroy(&rp->split_cv);
     ds_free(rp);
 }
 

@@ -13,9 +13,10 @@
  * THE WRITE PATH (leader)
  *   1. admit (writer thread, per op): this node leads the key's range in the
  *      current range map, at an epoch no older than any epoch it has seen,
- *      and its copy of the range is complete. Else DS_ESTATE ("not the
- *      leader of this range"), nothing written: node_ops answers 421 and the
- *      router retries after the map changes. The first op of a new epoch
+ *      its copy of the range is complete, and the range is not paused for a
+ *      split (below). Else DS_ESTATE ("not the leader of this range"),
+ *      nothing written: node_ops answers 421 and the router retries after
+ *      the map changes or a short backoff. The first op of a new epoch
  *      takes over: the in-sync followers of the record become the required
  *      followers and each is sent a probe (below) announcing the epoch.
  *   2. prepare: every range with writes in the group gets seq + 1, stored
@@ -81,12 +82,32 @@
  *   a size check, one at a time per node, on its own thread: it sums the
  *   stored bytes (key + sealed value) of the range's DATA keys into 1024
  *   buckets over its hashes, and if the total is at least split_bytes it
- *   picks the bucket edge that halves them (repl_split_point) and, if this
- *   node still leads the range at the same epoch and bounds, calls
- *   rangemap_split: one etcd txn, both halves at epoch + 1 with the same
- *   replicas. Every replica then splits its own copy when it sees the new
- *   records (no data moves), exactly as for `dstorectl range split`. A
- *   split that loses a race (DS_ECONDITION) is tried again by a later check.
+ *   picks the bucket edge that halves them (repl_split_point). If this node
+ *   still leads the range at the same epoch and bounds, the split is made a
+ *   quiet point of the range's writes, so that every replica cuts its copy
+ *   at the same position (a replica that cut elsewhere would have halves
+ *   that differ from the leader's, and would copy them again):
+ *     1. pause: a CALL on the writer sets the range's paused flag (every
+ *        group admitted before has committed and queued its sections);
+ *        admit refuses the range's writes from then on (421: the router
+ *        retries, the client only waits);
+ *     2. wait, at most --replication-timeout, until every required follower
+ *        acknowledged the range's last seq; if not, unpause, no split;
+ *     3. rangemap_split: one etcd txn, both halves at epoch + 1 with the
+ *        same replicas; DS_ECONDITION: unpause, no split (a later check
+ *        tries again); any other error leaves the outcome unknown, so the
+ *        pause lasts until the map shows the split and reconcile cuts this
+ *        copy, or the timeout;
+ *     4. cut this node's copy at once (a CALL, as reconcile would when the
+ *        watch delivers the records; admit then refuses the old records'
+ *        epoch), and unpause.
+ *   Every follower already holds exactly the leader's copy, and no section
+ *   of the old range is in flight, so it cuts at the same position whether
+ *   it sees the new records first or a half's first section (no data
+ *   moves). Writes to that one range wait about one replication round trip
+ *   plus one etcd txn; other ranges are not affected. `dstorectl range
+ *   split` changes the records without the leader, so it cannot pause: a
+ *   write in flight then may cost a follower a copy of a half.
  *
  * STATE ON DISK (META column family; meta.h's keys do not use "r/")
  *

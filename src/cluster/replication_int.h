@@ -86,6 +86,8 @@ struct rrange {
     waiter *w;
     size_t wh, wn, wcap;          /* FIFO: w[wh .. wn) */
     uint64_t grown;               /* bytes shipped since the last size check */
+    int paused;                   /* a split by size is under way: admit refuses its
+                                     writes (replication_split.c) */
     /* status record in etcd */
     char st_status[16];
     uint64_t st_seq, st_ms;
@@ -102,6 +104,8 @@ typedef struct sbody {
 typedef struct sitem {
     struct sitem *next;
     rrange *rr;
+    uint32_t high; /* rr->high when queued: the bounds its keys were admitted under
+                      (a split may cut rr before the sender sends it) */
     uint64_t session, epoch, prev_epoch, prev_seq, seq;
     sbody *body; /* NULL: a probe */
     uint64_t t_ms;
@@ -158,6 +162,7 @@ struct repl {
     repl_opts o;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* the ticker's */
+    pthread_cond_t split_cv; /* a paused range's acks advanced or its copy was cut */
     int stopping;
     dict *ranges;      /* 12 bytes (table u64 BE, low u32 BE) -> rrange */
     rrange *glist;     /* writer: ranges in the current group */
@@ -205,6 +210,14 @@ void repl__put_pos(replica_group *g, rrange *rr, uint64_t epoch, uint64_t seq);
  * definition). 0, or -1 when rr is busy in the current group. Locked. */
 int repl__split(struct repl *rp, rrange *rr, uint32_t high, uint64_t epoch, int force,
                 replica_group *g);
+/* Cuts this node's copies as the record rec (a half of a split) says, on the
+ * writer thread between two groups (a CALL), so each child starts at its
+ * parent's exact position. DS_OK, or DS_ESTATE (replication stopped, or a
+ * copy was busy: a later pass). Not locked. */
+int repl__split_copy(struct repl *rp, const range_rec *rec);
+/* The seq every required follower of rr has acked (UINT64_MAX: none is
+ * required). Locked. */
+uint64_t repl__frontier(const rrange *rr);
 /* "tenant/table/low" (or "table N/low" before the map named it) in buf. Locked. */
 const char *repl__range_name(rrange *rr, char *buf, size_t n);
 

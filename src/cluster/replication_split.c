@@ -10,9 +10,21 @@
  * overwrites, so it only decides when to look; the scan of the range's keys
  * (the size check) measures what is really stored and where in the hash
  * span, off the writer thread and without the lock.
+ *
+ * Why the pause (its steps: replication.h): every replica cuts its own copy
+ * in two at its own position in the range's write order, and each half
+ * continues from there. Under a steady write load the leader and a follower
+ * would cut at different positions, the follower's halves would not match
+ * the leader's, and it would copy them again: half the range, on every
+ * follower, for every split, just when the range is busy. Holding the
+ * range's writes until the followers acknowledged the last one gives every
+ * replica the same position at the split. The price is a short wait for
+ * that one range's writers (the proxy retries the refusals); other ranges
+ * do not notice.
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster/replication_int.h"
 #include "engine/keycodec.h"
@@ -23,8 +35,13 @@ typedef struct sizecheck {
     rthread *th;
     uint64_t table, epoch; /* the range and the leadership being checked */
     uint32_t low, high;
+    uint64_t seq; /* paused: the range's last seq, which followers must ack */
     char name[400];
 } sizecheck;
+
+/* How often a wait for a paused range looks again even unsignalled (a
+ * leadership lost meanwhile is not signalled). */
+#define PAUSE_SLICE_MS 50
 
 int repl_split_point(uint32_t low, uint32_t high, uint64_t width, const uint64_t *bytes,
                      size_t nb, uint64_t split_bytes, uint32_t *mid) {
@@ -91,6 +108,130 @@ static int still_leading(sizecheck *x, range_rec *rec) {
     return ok;
 }
 
+/* Pauses x's range if this node still leads it at the epoch and bounds of
+ * the check, and notes its last seq. A CALL: every group admitted before
+ * has committed and queued its sections, and admit refuses the range's
+ * writes from the next group on. DS_OK, or DS_ESTATE (not paused). */
+static int call_pause(struct repl *rp, void *ud, replica_group *g) {
+    (void)g;
+    sizecheck *x = ud;
+    pthread_mutex_lock(&rp->mu);
+    rrange *rr = x->rr;
+    int ok = rr->leading && !rr->fenced && rr->lead_epoch == x->epoch && rr->high == x->high &&
+             rr->fstate == FS_OK && !rr->paused;
+    if (ok) {
+        rr->paused = 1;
+        x->seq = rr->last_seq;
+    }
+    pthread_mutex_unlock(&rp->mu);
+    return ok ? DS_OK : DS_ESTATE;
+}
+
+static void unpause(sizecheck *x) {
+    pthread_mutex_lock(&x->rp->mu);
+    x->rr->paused = 0;
+    pthread_mutex_unlock(&x->rp->mu);
+}
+
+/* The conditions a paused split waits for: 1 met, -1 never will be (stop
+ * waiting), 0 not yet. Locked. */
+typedef int (*pause_cond)(const sizecheck *x);
+
+static int lost(const sizecheck *x) {
+    const rrange *rr = x->rr;
+    return x->rp->stopping || !rr->leading || rr->fenced || rr->lead_epoch != x->epoch;
+}
+
+/* Every required follower acknowledged x->seq: each holds exactly the
+ * leader's copy of the range. */
+static int all_acked(const sizecheck *x) {
+    if (lost(x)) return -1;
+    return repl__frontier(x->rr) >= x->seq;
+}
+
+/* This node's copy is cut at the split (its high moved), or another
+ * leadership decides about it now. */
+static int cut(const sizecheck *x) {
+    if (x->rp->stopping) return -1;
+    return x->rr->high != x->high || lost(x);
+}
+
+/* Waits up to the replication timeout for cond. Returns its last value
+ * (0: timed out). Not locked. */
+static int wait_paused(sizecheck *x, pause_cond cond) {
+    struct repl *rp = x->rp;
+    uint64_t deadline = ds_now_ms() + (uint64_t)rp->o.timeout_ms;
+    pthread_mutex_lock(&rp->mu);
+    int r;
+    while (!(r = cond(x))) {
+        uint64_t now = ds_now_ms();
+        if (now >= deadline) break;
+        struct timespec ts;
+        ds_deadline(&ts, CLOCK_REALTIME, (int)DS_MIN(deadline - now, PAUSE_SLICE_MS));
+        pthread_cond_timedwait(&rp->split_cv, &rp->mu, &ts);
+    }
+    pthread_mutex_unlock(&rp->mu);
+    return r;
+}
+
+/* The split of x's range at mid as a quiet point of its writes (the file's
+ * comment): pause, wait for the acks, the txn, this node's cut, unpause.
+ * Whatever happens, the range is unpaused on return. Not locked. */
+static void split_paused(sizecheck *x, uint32_t mid, uint64_t total) {
+    struct repl *rp = x->rp;
+    uint64_t t0 = ds_now_ms();
+    range_rec rec, left, right;
+    if (repl__call(rp, call_pause, x)) {
+        ds_debug("replication: %s: not split: its leadership changed", x->name);
+        return;
+    }
+    int r = wait_paused(x, all_acked);
+    if (r <= 0) {
+        unpause(x);
+        if (!r)
+            ds_info("replication: %s: not split now: its in-sync followers did not acknowledge "
+                    "seq %llu within %d ms",
+                    x->name, (unsigned long long)x->seq, rp->o.timeout_ms);
+        return;
+    }
+    /* read again: the in-sync set may have changed while it waited */
+    if (!still_leading(x, &rec)) {
+        unpause(x);
+        ds_debug("replication: %s: not split: its record or leadership changed", x->name);
+        return;
+    }
+    int rc = rangemap_split(rp->c->etcd, &rec, mid, &left, &right);
+    if (rc == DS_ECONDITION) { /* the record changed meanwhile: a later check */
+        unpause(x);
+        ds_debug("replication: %s: not split: its record changed meanwhile", x->name);
+        return;
+    }
+    if (rc) {
+        /* the outcome is unknown: if the split was made, this node must cut
+         * at the paused position before it admits again, so the pause lasts
+         * until the map shows the split (and reconcile cuts) or the timeout */
+        ds_warn("replication: %s: splitting it failed: %s", x->name, ds_strerror(rc));
+        if (!wait_paused(x, cut))
+            ds_warn("replication: %s: writes resume without knowing whether the split was made",
+                    x->name);
+        unpause(x);
+        return;
+    }
+    /* cut now rather than when the watch delivers the records: the sooner
+     * writes resume (admit then refuses the old records' epoch) */
+    repl__split_copy(rp, &left);
+    if (!wait_paused(x, cut))
+        ds_warn("replication: %s: split, but this node's copy was not cut within %d ms; "
+                "writes resume",
+                x->name, rp->o.timeout_ms);
+    unpause(x);
+    ds_info("replication: %s: %llu bytes stored (limit %llu): split into %u-%u and %u-%u "
+            "(epoch %llu; writes paused %llu ms)",
+            x->name, (unsigned long long)total, (unsigned long long)rp->o.split_bytes, left.low,
+            left.high, right.low, right.high, (unsigned long long)left.epoch,
+            (unsigned long long)(ds_now_ms() - t0));
+}
+
 static void size_check(sizecheck *x) {
     struct repl *rp = x->rp;
     uint64_t span = (uint64_t)x->high - x->low + 1;
@@ -109,22 +250,12 @@ static void size_check(sizecheck *x) {
                  (unsigned long long)total);
         return;
     }
-    range_rec rec, left, right;
-    if (!still_leading(x, &rec)) {
+    range_rec rec;
+    if (!still_leading(x, &rec)) { /* no pause for a range it cannot split */
         ds_debug("replication: %s: not split: its record or leadership changed", x->name);
         return;
     }
-    rc = rangemap_split(rp->c->etcd, &rec, mid, &left, &right);
-    if (rc == DS_ECONDITION) { /* the record changed meanwhile: a later check */
-        ds_debug("replication: %s: not split: its record changed meanwhile", x->name);
-    } else if (rc) {
-        ds_warn("replication: %s: splitting it failed: %s", x->name, ds_strerror(rc));
-    } else {
-        ds_info("replication: %s: %llu bytes stored (limit %llu): split into %u-%u and %u-%u "
-                "(epoch %llu)",
-                x->name, (unsigned long long)total, (unsigned long long)rp->o.split_bytes,
-                left.low, left.high, right.low, right.high, (unsigned long long)left.epoch);
-    }
+    split_paused(x, mid, total);
 }
 
 static void *sizecheck_main(void *arg) {

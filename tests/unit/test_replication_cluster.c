@@ -7,12 +7,15 @@
  * The invariant checked throughout: once a sync write is acknowledged,
  * every replica in the record's inSync has it (read back with that node's
  * own key); and after a catch-up every replica holds exactly the leader's
- * items.
+ * items. With no control plane moving leaderships, the splits by size test
+ * sees what a split alone costs the followers: nothing.
  */
 #define T_TIMEOUT 180
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cluster/peer.h"
 #include "cluster/replication.h"
@@ -42,6 +45,9 @@ typedef struct node {
     meta_table *tb;
     int up;
 } node;
+
+/* The --split-bytes of the nodes started from now on (0: no splits). */
+static uint64_t split_bytes;
 
 typedef struct cluster {
     etcd_server srv;
@@ -99,7 +105,7 @@ static void node_start(cluster *cl, node *n) {
     snprintf(n->c.uuid, sizeof n->c.uuid, "%s", n->uuid);
     snprintf(n->c.uri, sizeof n->c.uri, "http://127.0.0.1:%d/", n->port);
     n->c.rpc_timeout_ms = 2000;
-    repl_opts o = {TIMEOUT_MS, 2, 8 << 10, 0}; /* small pages: several per range; no splits */
+    repl_opts o = {TIMEOUT_MS, 2, 8 << 10, split_bytes}; /* small pages: several per range */
     CHECK_EQ_INT(repl_start(&n->c, &o, &n->rp, err, sizeof err), DS_OK);
     n->up = 1;
 }
@@ -400,8 +406,10 @@ TEST(acknowledged_writes_are_on_every_in_sync_replica) {
 typedef struct writer_bg {
     cluster *cl;
     int leader;
+    int retry_refused; /* retry a write admit refused (DS_ESTATE), as the router does */
+    int async;         /* acknowledged before the followers have it: they lag */
     atomic_int stop;
-    int n, errors;
+    int n, errors, refused;
     char last[NKEYS][16]; /* the tag of the last acknowledged value of pre<i> ("" deleted) */
 } writer_bg;
 
@@ -419,7 +427,12 @@ static void *writer_main(void *arg) {
         snprintf(tag, sizeof tag, "x%d", i);
         padded(val, sizeof val, tag);
         int del = i % 11 == 5;
-        int rc = write_at(&w->cl->n[w->leader], id, del ? NULL : val, 0);
+        int rc = write_at(&w->cl->n[w->leader], id, del ? NULL : val, w->async);
+        while (rc == DS_ESTATE && w->retry_refused && !atomic_load(&w->stop)) {
+            w->refused++;
+            etcd_server_sleep_ms(2);
+            rc = write_at(&w->cl->n[w->leader], id, del ? NULL : val, w->async);
+        }
         if (rc == DS_OK) snprintf(w->last[k], sizeof w->last[k], "%s", del ? "" : tag);
         else w->errors++;
         w->n++;
@@ -674,6 +687,93 @@ TEST(a_replica_removed_from_a_range_deletes_its_copy) {
     /* writes go on with the two replicas left */
     CHECK_EQ_INT(write_at(&cl.n[0], "m1", "w", 0), DS_OK);
     ds_buf_free(&k), ds_buf_free(&v), ds_buf_free(&d);
+    cluster_end(&cl);
+}
+
+/* Sends this process's stderr (the log) to path; returns the saved fd. */
+static int log_to(const char *path) {
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static void log_back(int saved) {
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+
+/* How many lines of the file at path contain text. */
+static int lines_with(const char *path, const char *text) {
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) n += strstr(line, text) != NULL;
+    fclose(f);
+    return n;
+}
+
+static size_t ranges_led(node *n) {
+    repl_range_info *v;
+    size_t k = repl_ranges(n->rp, &v), led = 0;
+    for (size_t i = 0; i < k; i++) led += v[i].leading;
+    ds_free(v);
+    return led;
+}
+
+TEST(a_split_by_size_under_writes_copies_nothing) {
+    /* NKEYS values of ~PAD bytes: ~50 KB per range, split down to 24 KB */
+    split_bytes = 24 << 10;
+    cluster cl;
+    cluster_start(&cl);
+    char logf[300];
+    snprintf(logf, sizeof logf, "%s/log", cl.n[0].dir);
+    int saved = log_to(logf); /* every node's log: one process */
+    two_ranges(&cl, 0, 1);
+    writer_bg w;
+    memset(&w, 0, sizeof w);
+    w.cl = &cl;
+    w.retry_refused = 1;
+    w.async = 1; /* the followers lag: without the pause they cut elsewhere */
+    pthread_t th;
+    pthread_create(&th, NULL, writer_main, &w);
+    for (int t = 0; t < 2000 && ranges_led(&cl.n[0]) < 6; t++) etcd_server_sleep_ms(10);
+    etcd_server_sleep_ms(300); /* writes to the last halves */
+    atomic_store(&w.stop, 1);
+    pthread_join(th, NULL);
+    settle(&cl.n[0]);
+    log_back(saved);
+    size_t led = ranges_led(&cl.n[0]);
+    if (led < 6) T_FAIL("only %zu ranges after %d writes", led, w.n);
+    CHECK_EQ_INT(w.errors, 0);
+    /* each split paused its range (writes refused and retried), cut every
+     * copy at the same position, and no follower needed a copy */
+    CHECK(lines_with(logf, "split into") >= 4);
+    CHECK_EQ_INT(lines_with(logf, "(incomplete: it catches up)"), 0);
+    CHECK_EQ_INT(lines_with(logf, "streaming the leader's copy"), 0);
+    CHECK_EQ_INT(lines_with(logf, "registered (snapshot)"), 0);
+    CHECK_EQ_INT(lines_with(logf, " failed ("), 0);
+    /* every replica holds the same ranges at the same positions, and the
+     * same items */
+    repl_range_info *a, *b;
+    size_t na = repl_ranges(cl.n[0].rp, &a);
+    CHECK_EQ_INT(na, led);
+    for (int i = 1; i < NNODES; i++) {
+        size_t nb = repl_ranges(cl.n[i].rp, &b);
+        CHECK_EQ_INT(nb, na);
+        for (size_t j = 0; j < na; j++) {
+            CHECK(a[j].low == b[j].low && a[j].high == b[j].high);
+            CHECK(a[j].epoch == b[j].epoch && a[j].seq == b[j].seq);
+            CHECK(b[j].complete && !b[j].leading);
+        }
+        ds_free(b);
+        check_same(&cl, 0, i);
+    }
+    ds_free(a);
     cluster_end(&cl);
 }
 
