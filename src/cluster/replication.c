@@ -1205,6 +1205,21 @@ static void reconcile(struct repl *rp) {
     ds_free(rc.st);
 }
 
+rthread *repl__thread_start(struct repl *rp, void *(*fn)(void *), void *arg, rthread **th,
+                            const char *name) {
+    rthread *t = ds_calloc(1, sizeof *t);
+    *th = t; /* before the thread runs: it marks t finished */
+    if (pthread_create(&t->th, NULL, fn, arg)) {
+        ds_free(t);
+        *th = NULL;
+        return NULL;
+    }
+    pthread_setname_np(t->th, name);
+    t->next = rp->threads;
+    rp->threads = t;
+    return t;
+}
+
 static void reap_threads(struct repl *rp, int all) {
     for (rthread **t = &rp->threads; *t;) {
         rthread *x = *t;

@@ -461,16 +461,10 @@ void repl__catchup_start(struct repl *rp, rrange *rr, const range_rec *rec) {
     x->rp = rp;
     x->rr = rr;
     x->rec = *rec;
-    rthread *t = ds_calloc(1, sizeof *t);
-    x->th = t;
-    if (pthread_create(&t->th, NULL, catchup_main, x)) {
-        ds_free(t);
+    if (!repl__thread_start(rp, catchup_main, x, &x->th, "ds-repl-catchup")) {
         ds_free(x);
         return;
     }
-    pthread_setname_np(t->th, "ds-repl-catchup");
-    t->next = rp->threads;
-    rp->threads = t;
     rr->catchup = 1;
     rp->ncatchups++;
 }

@@ -221,6 +221,12 @@ uint64_t repl__frontier(const rrange *rr);
 /* "tenant/table/low" (or "table N/low" before the map named it) in buf. Locked. */
 const char *repl__range_name(rrange *rr, char *buf, size_t n);
 
+/* Starts fn(arg) on a thread of rp->threads (joined by the ticker once it
+ * marks itself finished); *th is set before the thread starts. Locked.
+ * NULL if it could not start. */
+rthread *repl__thread_start(struct repl *rp, void *(*fn)(void *), void *arg, rthread **th,
+                            const char *name);
+
 /* ---- replication_catchup.c ---- */
 /* Starts a catch-up thread for rr (locked; at most o.max_catchups). */
 void repl__catchup_start(struct repl *rp, rrange *rr, const range_rec *rec);

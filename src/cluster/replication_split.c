@@ -282,16 +282,10 @@ void repl__sizecheck_start(struct repl *rp, rrange *rr) {
     x->high = rr->high;
     x->epoch = rr->lead_epoch;
     repl__range_name(rr, x->name, sizeof x->name);
-    rthread *t = ds_calloc(1, sizeof *t);
-    x->th = t;
-    if (pthread_create(&t->th, NULL, sizecheck_main, x)) {
+    if (!repl__thread_start(rp, sizecheck_main, x, &x->th, "ds-repl-size")) {
         ds_error("replication: cannot start a size-check thread");
-        ds_free(t);
         ds_free(x);
         return;
     }
-    pthread_setname_np(t->th, "ds-repl-size");
-    t->next = rp->threads;
-    rp->threads = t;
     rp->sizing = 1;
 }
