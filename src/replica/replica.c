@@ -12,6 +12,13 @@
  * each key's previous value anyway (for conditions and for the counts) and
  * writes the table's new totals into the same batch (META s/{id}).
  *
+ * Every DATA entry has its INDEX entry (key and hash follow from the data
+ * key): both are written, and deleted, in one batch. An interrupted
+ * DELETE_SPAN (index entries gone, DATA not yet) leaves its copy marked
+ * incomplete, and that copy is emptied again before anything is written to
+ * it. So an overwrite, which finds the old DATA entry, writes DATA only: one
+ * memtable insert per put instead of two.
+ *
  * Replication hooks (replica.h) are copied at the start of each group, under
  * the queue lock, so replica_set_hooks() only has to wait for the group in
  * progress. With hooks, every successful write also records its logical
@@ -32,6 +39,8 @@
 #define GROUP_MAX_OPS 1024
 #define GROUP_MAX_BYTES (8u << 20)
 #define GROUP_MAX_TABLES 64
+#define SLOW_GROUP_US 50000         /* a group this slow is logged ... */
+#define SLOW_GROUP_LOG_US 10000000  /* ... at most once per 10 s */
 
 struct replica {
     engine *e;
@@ -49,6 +58,7 @@ struct replica {
     pthread_cond_t idle;
     atomic_long pending;
     atomic_ullong ops, groups, syncs, eval_us, commit_us;
+    uint64_t slow_groups, slow_logged_at; /* writer thread only (slow_group) */
 };
 
 typedef struct table_delta {
@@ -167,9 +177,11 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
         if (rc) return rc;
         engine_batch_put(g->batch, ENGINE_CF_DATA, op->key.data, op->key.len, g->sealed.data,
                          g->sealed.len);
-        unsigned char h[4];
-        ds_put_u32be(h, op->hash);
-        engine_batch_put(g->batch, ENGINE_CF_INDEX, op->ikey.data, op->ikey.len, h, 4);
+        if (!exists) { /* an overwrite's index entry is already there, unchanged */
+            unsigned char h[4];
+            ds_put_u32be(h, op->hash);
+            engine_batch_put(g->batch, ENGINE_CF_INDEX, op->ikey.data, op->ikey.len, h, 4);
+        }
         d->count += exists ? 0 : 1;
         d->bytes += (int64_t)(op->key.len + g->sealed.len) - old_size;
         op->new_item = new_item;
@@ -205,7 +217,7 @@ static int apply_mut(replica *r, group *g, meta_table *tb, table_delta *d, const
     rc = crypto_seal(&g->sealed, tb->tenant->data_key, m->key, m->klen, m->value, m->vlen);
     if (rc) return rc;
     engine_batch_put(g->batch, ENGINE_CF_DATA, m->key, m->klen, g->sealed.data, g->sealed.len);
-    engine_batch_put(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len, m->key + 8, 4);
+    if (!exists) engine_batch_put(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len, m->key + 8, 4);
     d->count += exists ? 0 : 1;
     d->bytes += (int64_t)(m->klen + g->sealed.len) - old_size;
     return DS_OK;
@@ -337,6 +349,22 @@ static void put_stats(group *g) {
     }
 }
 
+/* A group that held every waiting writer for SLOW_GROUP_US or more is the
+ * cause of a latency spike clients see: say so, at most once per
+ * SLOW_GROUP_LOG_US, with how many there were in between (writer thread). */
+static void slow_group(replica *r, size_t nops, uint64_t eval_us, uint64_t commit_us,
+                       uint64_t now) {
+    r->slow_groups++;
+    if (now - r->slow_logged_at < SLOW_GROUP_LOG_US) return;
+    ds_warn("writer: a group of %zu ops took %llu ms (evaluating %llu ms, the durable write %llu "
+            "ms); %llu group(s) of %d ms or more since the last such line",
+            nops, (unsigned long long)(eval_us + commit_us) / 1000,
+            (unsigned long long)eval_us / 1000, (unsigned long long)commit_us / 1000,
+            (unsigned long long)r->slow_groups, SLOW_GROUP_US / 1000);
+    r->slow_groups = 0;
+    r->slow_logged_at = now;
+}
+
 static void drop_data(replica *r, ds_op *op) {
     meta_table *tb = op->table;
     ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
@@ -419,8 +447,10 @@ static ds_op *run_group(replica *r, group *g, ds_op *ops) {
     put_stats(g);
     uint64_t t1 = ds_now_us();
     if (rc == DS_OK && engine_batch_count(g->batch)) rc = engine_write(r->e, g->batch, r->fsync);
+    uint64_t t2 = ds_now_us();
     atomic_fetch_add(&r->eval_us, t1 - t0);
-    atomic_fetch_add(&r->commit_us, ds_now_us() - t1);
+    atomic_fetch_add(&r->commit_us, t2 - t1);
+    if (t2 - t0 >= SLOW_GROUP_US) slow_group(r, nops, t1 - t0, t2 - t1, t2);
     if (rc) ds_error("group commit of %zu ops failed: %s", nops, ds_strerror(rc));
     else {
         atomic_fetch_add(&r->syncs, 1);
