@@ -1035,7 +1035,7 @@ def targets_md(rows, missing, mem):
 def write_report(path, mode, m, info, rows, missing, order, mem, profiles, started, elapsed):
     mc = machine()
     lines = ["# dStore benchmark, %s mode, %s" % (mode, started.strftime("%Y-%m-%d %H:%M UTC")), "",
-             "Produced by `%s` in %.0f s. wrk -t%d -c%d, %d s per load (after a %d s warm-up), %s keys, "
+             "Produced by `%s` in %.0f s. wrk -t%d -c%d (scan loads: see Scan), %d s per load (after a %d s warm-up), %s keys, "
              "%s-item Scan, %s Query partitions of 10 items." % (
                  "make bench" if mode == "full" else "make bench-quick", elapsed, THREADS, CONNS,
                  m["duration"], m["warmup"], "{:,}".format(m["keys"]), "{:,}".format(m["scan_items"]),
@@ -1149,7 +1149,8 @@ def main():
                     help="exit non-zero unless every dStore load ran with >0 ops and no errors; "
                          "prints 'N passed, N failed'; writes no result file")
     ap.add_argument("--servers", default="dstore,dstore-nosync,dynalite,ddb-local,floor-c,nginx")
-    ap.add_argument("--loads", default=",".join(n for n, _ in LOADS))
+    ap.add_argument("--loads", default=",".join(n for n, _ in LOADS),
+                    help="comma-separated, of: %(default)s (scan and scan-4seg run on 1 and 4 connections)")
     ap.add_argument("--no-memory", action="store_true", help="full mode without the 10M-item memory step")
     ap.add_argument("--memory-only", action="store_true", help="only the 10M-item memory step")
     ap.add_argument("--profile", action="store_true", help="perf-profile dStore's GetItem and PutItem (default in full mode)")
