@@ -19,10 +19,21 @@ as a raw HTTP request to a file that load.lua cycles through. Key sequences
 draw. Signatures are valid 15 minutes: files older than 10 minutes are signed
 again. The Host header is always "127.0.0.1" (signed), whatever the port.
 
-Scan is measured with a Python client that pages through the whole table (one
-stream, LastEvaluatedKey -> ExclusiveStartKey, 1 MB pages as each server cuts
-them): the continuation keys depend on each server's scan order, so they
-cannot be signed ahead of time. Its rate includes the client's JSON parsing.
+Scan (loads `scan` and `scan-4seg`) is measured on the server, the same way
+for every server: the continuation keys depend on each server's scan order and
+page cut (1 MB of items), so an untimed first pass with a Python client pages
+through tscan (LastEvaluatedKey -> ExclusiveStartKey), per server, and records
+each page's ExclusiveStartKey and item count; it also checks that it saw every
+item exactly once (else the row is FLAGGED). Then one Scan request per page is
+signed and wrk replays them with bench/scan.lua: `scan` on one connection (one
+client paging), `scan-4seg` on four, one per segment (Segment 0..3 of
+TotalSegments 4), each cycling through its pages for max(duration, first pass
+time) seconds, at most 10 s (quick) or 120 s (full). items/s = sum over
+connections of the items of the pages answered / the time from that
+connection's first request to its last answer (the page in flight when wrk
+stops is left out); an answer counts only as a 200 whose "Count" is the
+first pass's. p50/p99 are per page; CPU µs/op is the server's CPU over the
+whole wrk run per item counted (so it includes the abandoned page's work).
 
 Usage: bench/run.py [--quick] [--check] [--memory-only] [--no-memory]
                     [--servers a,b] [--loads a,b] [--profile] [--out FILE]
@@ -49,6 +60,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PEERS = os.path.join(BENCH, "peers", "node_modules")
 LUA = os.path.join(BENCH, "load.lua")
+SCAN_LUA = os.path.join(BENCH, "scan.lua")
 HOST = "127.0.0.1"
 DEV_KEY = "AKIDBENCH0000000001"
 DEV_SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuv"
@@ -58,9 +70,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SIGN_MAX_AGE = 600   # seconds; SigV4 allows 15 minutes of skew
 
 MODES = {
-    "quick": dict(keys=5000, duration=3, warmup=0, scan_items=20000, partitions=500,
+    "quick": dict(keys=5000, duration=3, warmup=0, scan_items=20000, scan_max_s=10, partitions=500,
                   nreq_small=10000, nreq_4k=2000, nreq_batch=400, profile_s=0),
-    "full": dict(keys=100000, duration=15, warmup=2, scan_items=1000000, partitions=10000,
+    "full": dict(keys=100000, duration=15, warmup=2, scan_items=1000000, scan_max_s=120, partitions=10000,
                  nreq_small=100000, nreq_4k=20000, nreq_batch=8000, profile_s=10),
 }
 MEMORY_ITEMS = int(os.environ.get("BENCH_MEMORY_ITEMS", 10_000_000))
@@ -80,7 +92,8 @@ LOADS = [
     ("batchwrite", "BatchWriteItem, 25 new 100 B items per request (ops = items)"),
     ("rest-get", "REST v1 GET of a 100 B entry, uniform keys (Basic auth)"),
     ("rest-put", "REST v1 PUT of a new ~100 B entry (Basic auth)"),
-    ("scan", "full Scan, 1 client paging (ops = items)"),
+    ("scan", "full Scan, one client paging on 1 connection (ops = items)"),
+    ("scan-4seg", "parallel Scan, Segment 0..3 of TotalSegments 4, one client per segment on 4 connections (ops = items)"),
 ]
 DDB_LOADS = [name for name, _ in LOADS if not name.startswith("rest-")]
 FLOOR_LOADS = ["get-100-uniform", "put-100-uniform", "put-4k-uniform", "rest-get"]
@@ -627,12 +640,12 @@ class Requests:
 
 # --------------------------------------------------------------------------- running loads
 
-def run_wrk(port, script_args, duration, tmp):
+def run_wrk(port, script_args, duration, tmp, threads=THREADS, conns=CONNS, script=LUA, timeout_s=10):
     out = os.path.join(tmp, "wrk-result.json")
     if os.path.exists(out):
         os.unlink(out)
-    cmd = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % duration, "--timeout", "10s",
-           "-s", LUA, "http://%s:%d/" % (HOST, port), "--"] + script_args
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration, "--timeout", "%ds" % timeout_s,
+           "-s", script, "http://%s:%d/" % (HOST, port), "--"] + script_args
     env = dict(os.environ, BENCH_RESULT=out)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0 or not os.path.exists(out):
@@ -691,33 +704,122 @@ def measure(srv, load, reqs, m, tmp):
                 error_detail=detail, wall=time.time() - t0, other=other)
 
 
-def measure_scan(srv, nitems):
+SCAN_SEGMENTS = {"scan": 1, "scan-4seg": 4}   # load -> segments (= wrk threads = connections)
+SCAN_TIMEOUT_S = 120   # wrk's per-request timeout for a page (DynamoDB Local took over 10 s for some)
+
+
+def scan_body(esk, segment, total):
+    body = {"TableName": "tscan"}
+    if total:
+        body["Segment"], body["TotalSegments"] = segment, total
+    if esk:
+        body["ExclusiveStartKey"] = esk
+    return body
+
+
+def scan_pass(srv, nitems, segment=None, total=None):
+    """The untimed first pass of a scan load: pages through tscan (or one segment
+    of it) with one Python client. Returns the pages as [(ExclusiveStartKey or
+    None, items)], the ids it saw, the pages whose Count was not their number of
+    Items, and its seconds."""
     c = Client(srv.port)
-    pids = srv.pids()
-    c0 = cpu_ticks(pids)
-    lat, count, start_key = [], 0, None
+    pages, ids, bad, esk = [], [], 0, None
     t0 = time.time()
     while True:
-        body = {"TableName": "tscan"}
-        if start_key:
-            body["ExclusiveStartKey"] = start_key
-        s = time.time()
-        out = c.call("Scan", body)
-        lat.append(time.time() - s)
-        count += out.get("Count", 0)
-        start_key = out.get("LastEvaluatedKey")
-        if not start_key:
+        out = c.call("Scan", scan_body(esk, segment, total))
+        items = out.get("Items") or []
+        ids.extend(it["id"]["S"] for it in items)
+        if out.get("Count") != len(items):
+            bad += 1
+        pages.append((esk, len(items)))
+        esk = out.get("LastEvaluatedKey")
+        if not esk:
             break
-    secs = time.time() - t0
+        if len(pages) > nitems + 10:
+            raise RuntimeError("scan of %s never ended (%d pages)" % (srv.name, len(pages)))
+    return pages, ids, bad, time.time() - t0
+
+
+def measure_scan(srv, load, m, tmp):
+    """A scan load, measured on the server: an untimed first pass (scan_pass, per
+    segment) records each page's ExclusiveStartKey and item count and checks that
+    every item was seen exactly once; then one signed Scan request per page, and
+    wrk (bench/scan.lua) replays them on one connection per segment, each cycling
+    through its segment's pages, for max(duration, the first pass's time) seconds
+    (at most scan_max_s). items/s = sum over connections of the items of the pages
+    it was answered / the time from its first request to its last answer; p50/p99
+    per page."""
+    nitems, nseg = m["scan_items"], SCAN_SEGMENTS[load]
+    segs = [None] if nseg == 1 else list(range(nseg))
+    # the segments' first passes run side by side (one Python client each), as a parallel scan would
+    passes, fails = [None] * len(segs), []
+
+    def one(i, seg):
+        try:
+            passes[i] = scan_pass(srv, nitems, seg, nseg if seg is not None else None)
+        except Exception as e:  # noqa: BLE001 -- raised below
+            fails.append(e)
+    t_first = time.time()
+    ts = [threading.Thread(target=one, args=(i, seg), daemon=True) for i, seg in enumerate(segs)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if fails:
+        raise fails[0]
+    first_s = time.time() - t_first
+    files, ids, bad, npages = [], [], 0, 0
+    for seg, (pages, got, b, _) in zip(segs, passes):
+        ids += got
+        bad += b
+        npages += len(pages)
+        p = os.path.join(tmp, "%s-%s.pages" % (load, 0 if seg is None else seg))
+        with open(p, "wb") as f:
+            for esk, cnt in pages:
+                r = raw_request("Scan", scan_body(esk, seg, nseg if seg is not None else None))
+                f.write(b"%d %d\n" % (len(r), cnt))
+                f.write(r)
+        files.append(p)
+    uniq = set(ids)
+    detail = {}
+    if len(ids) != nitems or len(uniq) != len(ids) or uniq != {"s%07d" % i for i in range(nitems)}:
+        detail["first pass"] = "%d items, %d distinct, of %d" % (len(ids), len(uniq), nitems)
+    if bad:
+        detail["first pass Count"] = "%d pages whose Count is not their number of Items" % bad
+    del ids, uniq
+    dur = int(min(max(m["duration"], first_s + 1), m["scan_max_s"]))
+    log("  %s %s: first pass %d pages, %d items in %.1f s; wrk %d s on %d connection(s)" % (
+        srv.name, load, npages, nitems, first_s, dur, nseg))
+    pids = srv.pids()
+    c0, t0 = cpu_ticks(pids), time.time()
+    b0, k0, s0 = machine_busy_ticks(), children_ticks(), os.times()
+    w = run_wrk(srv.port, files, dur, tmp, threads=nseg, conns=nseg, script=SCAN_LUA, timeout_s=SCAN_TIMEOUT_S)
     c1 = cpu_ticks(srv.pids())
-    lat.sort()
-    errors = 0 if count == nitems else 1
-    return dict(server=srv.name, load="scan", ops=count / secs, requests=len(lat),
-                p50=lat[len(lat) // 2] * 1000, p99=lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
-                p999=None, cpu_us=(c1 - c0) / CLK_TCK * 1e6 / max(count, 1),
-                rss_mb=status_kb(srv.pids(), "VmHWM") / 1024, errors=errors,
-                error_detail=({} if not errors else {"count": "%d of %d items" % (count, nitems)}),
-                wall=secs, note="%d pages" % len(lat))
+    b1, k1, s1 = machine_busy_ticks(), children_ticks(), os.times()
+    mine = (c1 - c0) + (k1 - k0) + (s1.user + s1.system - s0.user - s0.system) * CLK_TCK
+    other = max(0.0, (b1 - b0) - mine) / CLK_TCK / max(time.time() - t0, 1e-9) / os.cpu_count() * 100
+    ths = w["threads"]
+    items = sum(t["items"] for t in ths)
+    served = sum(t["pages"] for t in ths)
+    rate = sum(t["items"] / ((t["last_us"] - t["first_us"]) / 1e6) for t in ths if t["last_us"] > t["first_us"])
+    lat = sorted(x for t in ths for x in t["lat"])
+
+    def pct(q):
+        return lat[min(len(lat) - 1, int(len(lat) * q))] / 1000 if lat else None
+    mismatch = sum(t["mismatch"] for t in ths)
+    detail.update({k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]})
+    if mismatch:
+        detail["pages"] = "%d answers not a 200 with the first pass's Count" % mismatch
+    if not items:
+        detail["none completed"] = "0 items in %d s" % dur
+    errors = (len([k for k in detail if k.startswith("first pass")]) + mismatch + (0 if items else 1) +
+              w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"])
+    return dict(server=srv.name, load=load, ops=rate, requests=served, p50=pct(0.50), p99=pct(0.99),
+                p999=pct(0.999), cpu_us=((c1 - c0) / CLK_TCK * 1e6 / items) if items else None,
+                rss_mb=status_kb(srv.pids(), "VmHWM") / 1024, errors=errors, error_detail=detail,
+                wall=time.time() - t0, other=other,
+                note="%d pages a cycle over %d connection(s), %d served (%.1f cycles) in %d s; first pass %.1f s" % (
+                    npages, nseg, served, served / max(npages, 1), dur, first_s))
 
 
 def prepare(srv, m):
@@ -913,10 +1015,11 @@ def targets_md(rows, missing, mem):
             L.append("- p99 of %s at 64 connections: %.2f ms; target < 2 ms: %s%s" % (
                 load, d["p99"], "met" if d["p99"] < 2 else "**not met**",
                 " (the HTTP floor's own p99 in this run: %.2f ms)" % min(fl99) if fl99 else ""))
-    d = get(rows, "dstore", "scan")
-    if d:
-        L.append("- scan is one Python client paging through 1 MB pages; at %.1f µs of server CPU per item the "
-                 "client (JSON decoding) is likely the bound, not the server." % d["cpu_us"])
+    if any(get(rows, "dstore", load) for load in SCAN_SEGMENTS):
+        L.append("- scan, scan-4seg: wrk replays each server's own Scan pages (1 MB of items each, their "
+                 "ExclusiveStartKeys recorded by an untimed first pass that also checks every item was seen once) "
+                 "on 1 connection (scan) or 4, one per segment of TotalSegments 4 (scan-4seg); items/s from the "
+                 "items of the pages answered, p50/p99 per page.")
     for load in NOSYNC_LOADS:
         d, n = get(rows, "dstore", load), get(rows, "dstore-nosync", load)
         if d and n and n["ops"]:
@@ -936,7 +1039,7 @@ def targets_md(rows, missing, mem):
 def write_report(path, mode, m, info, rows, missing, order, mem, profiles, started, elapsed):
     mc = machine()
     lines = ["# dStore benchmark, %s mode, %s" % (mode, started.strftime("%Y-%m-%d %H:%M UTC")), "",
-             "Produced by `%s` in %.0f s. wrk -t%d -c%d, %d s per load (after a %d s warm-up), %s keys, "
+             "Produced by `%s` in %.0f s. wrk -t%d -c%d (scan loads: see Scan), %d s per load (after a %d s warm-up), %s keys, "
              "%s-item Scan, %s Query partitions of 10 items." % (
                  "make bench" if mode == "full" else "make bench-quick", elapsed, THREADS, CONNS,
                  m["duration"], m["warmup"], "{:,}".format(m["keys"]), "{:,}".format(m["scan_items"]),
@@ -954,8 +1057,8 @@ def write_report(path, mode, m, info, rows, missing, order, mem, profiles, start
     for s, why in missing.items():
         lines.append("- **%s**: MISSING -- %s" % (s, why))
     lines += ["", "## Results", "",
-              "ops/s are requests/s, except batchwrite and scan (items/s). p50/p99 from wrk's latency "
-              "distribution (scan: per page). CPU µs/op = server utime+stime over the run / ops. Peak RSS = "
+              "ops/s are requests/s, except batchwrite, scan and scan-4seg (items/s). p50/p99 from wrk's latency "
+              "distribution (scan loads: per page, measured by bench/scan.lua). CPU µs/op = server utime+stime over the run / ops. Peak RSS = "
               "VmHWM of the server process (nginx: master + workers) at the end of the load. Other CPU % = "
               "CPU time used by other processes on the machine during the run, as % of all CPUs (bold at "
               "10% or more: that row was measured on a busy machine). Errors = "
@@ -964,6 +1067,15 @@ def write_report(path, mode, m, info, rows, missing, order, mem, profiles, start
               "Loads:", ""]
     lines += ["- `%s`: %s" % (n, d) for n, d in LOADS]
     lines += ["", "## Against the targets of issue 5", "", targets_md(rows, missing, mem), ""]
+    scans = [r for r in rows if r["load"] in SCAN_SEGMENTS and r.get("note")]
+    if scans:
+        lines += ["## Scan", "",
+                  "Each server's own pages (ExclusiveStartKey and items recorded by an untimed first pass with a "
+                  "Python client, which also checks that every item is seen exactly once), signed once and "
+                  "replayed by wrk (bench/scan.lua), one connection per segment, each cycling through its pages. "
+                  "A run shorter than one cycle measures the first pages only.", ""]
+        lines += ["- %s %s: %s" % (r["server"], r["load"], r["note"]) for r in scans]
+        lines.append("")
     for load, txt in profiles.items():
         lines += ["## Profile: dStore, %s (perf record -g -e cpu-clock, self time, top 15)" % load, "",
                   "```", txt, "```", ""]
@@ -995,7 +1107,9 @@ def update_readme(report_path, rows, missing, order, mem):
            "`make bench` starts dStore, dynalite, DynamoDB Local and two HTTP floors (bench/floor.c and nginx, "
            "each answering a fixed 100-byte body on 2 threads) one after another on free loopback ports, loads "
            "each with the same data and drives it with wrk (2 threads, 64 connections) and pre-signed SigV4 "
-           "requests (bench/run.py, bench/load.lua). Latest full run: [%s](%s) (machine, versions, "
+           "requests (bench/run.py, bench/load.lua); Scan too: an untimed first pass records each server's own "
+           "pages, and wrk replays them signed on 1 connection (scan) or one per segment of 4 (scan-4seg; "
+           "bench/scan.lua). Latest full run: [%s](%s) (machine, versions, "
            "durability of each server, targets, profile)." % (rel, rel), "",
            table_md(rows, missing, order), "", targets_md(rows, missing, mem), "",
            "Reproduce:", "", "```sh",
@@ -1039,7 +1153,8 @@ def main():
                     help="exit non-zero unless every dStore load ran with >0 ops and no errors; "
                          "prints 'N passed, N failed'; writes no result file")
     ap.add_argument("--servers", default="dstore,dstore-nosync,dynalite,ddb-local,floor-c,nginx")
-    ap.add_argument("--loads", default=",".join(n for n, _ in LOADS))
+    ap.add_argument("--loads", default=",".join(n for n, _ in LOADS),
+                    help="comma-separated, of: %(default)s (scan and scan-4seg run on 1 and 4 connections)")
     ap.add_argument("--no-memory", action="store_true", help="full mode without the 10M-item memory step")
     ap.add_argument("--memory-only", action="store_true", help="only the 10M-item memory step")
     ap.add_argument("--profile", action="store_true", help="perf-profile dStore's GetItem and PutItem (default in full mode)")
@@ -1097,7 +1212,8 @@ def main():
                             rows.append(dict(server=sname, load=load, na="REST v1 is dStore's own API"))
                             continue
                         try:
-                            r = measure_scan(srv, m["scan_items"]) if load == "scan" else measure(srv, load, reqs, m, tmp)
+                            r = (measure_scan(srv, load, m, tmp) if load in SCAN_SEGMENTS
+                                 else measure(srv, load, reqs, m, tmp))
                         except Exception as e:  # noqa: BLE001
                             log("%s %s: FAILED: %s" % (sname, load, e))
                             r = dict(server=sname, load=load, ops=0, requests=0, p50=None, p99=None, p999=None,
@@ -1106,6 +1222,8 @@ def main():
                         log("%-10s %-16s %10s ops/s  p50 %6s ms  p99 %6s ms  cpu %6s us/op  rss %5s MB  errors %d" % (
                             sname, load, fmt(r["ops"]), fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["cpu_us"]),
                             fmt(r["rss_mb"], 0), r["errors"]))
+                        if r.get("note"):
+                            log("%-10s %-16s %s" % (sname, load, r["note"]))
                     if sname == "dstore" and (a.profile or (mode == "full" and not a.no_profile)):
                         mp = dict(m, profile_s=m["profile_s"] or 5)
                         for load in ("get-100-uniform", "put-100-uniform"):
