@@ -218,28 +218,24 @@ static int parse_page_opts(ddb_req *r, const ddb_exprs *x, page_opts *o) {
     return 0;
 }
 
-/* Runs one page over [lo, hi) after `after` and answers. */
+/* Runs one page over [lo, hi) after `after` and answers. The items are
+ * written straight into the answer (a page is up to 1 MB of items). */
 static void run_page(ddb_req *r, meta_table *tb, const ddb_exprs *x, const page_opts *o,
                      const ds_buf *lo, const ds_buf *hi, const ds_buf *after, int reverse) {
-    ds_buf items = DS_BUF_INIT;
+    ds_buf b = DS_BUF_INIT;
     page p = {0};
     p.r = r, p.tb = tb, p.filter = x->filter, p.proj = x->projection;
-    p.count_only = o->count_only, p.limit = o->limit, p.items = &items;
+    p.count_only = o->count_only, p.limit = o->limit, p.items = &b;
+    ds_buf_puts(&b, o->count_only ? "{" : "{\"Items\":[");
     int rc = router_range(r->ctx->router, tb, lo, hi, after, reverse, r->a, page_item, &p);
     if (rc || p.err) {
-        ds_buf_free(&items);
+        ds_buf_free(&b);
         meta_table_release(tb);
         ddb_req_done(r);
         return ddb_error(r->req, 500, "InternalServerError", "the read failed: %s",
                          ds_strerror(rc ? rc : p.err));
     }
-    ds_buf b = DS_BUF_INIT;
-    ds_buf_putc(&b, '{');
-    if (!o->count_only) {
-        ds_buf_puts(&b, "\"Items\":[");
-        ds_buf_append(&b, items.data ? items.data : "", items.len);
-        ds_buf_puts(&b, "],");
-    }
+    if (!o->count_only) ds_buf_puts(&b, "],");
     ds_buf_printf(&b, "\"Count\":%zu,\"ScannedCount\":%zu", p.count, p.scanned);
     if (p.more && p.scanned) {
         ds_buf_puts(&b, ",\"LastEvaluatedKey\":");
@@ -247,7 +243,6 @@ static void run_page(ddb_req *r, meta_table *tb, const ddb_exprs *x, const page_
     }
     ddb_put_capacity(&b, o->cap, tb->name, ddb_read_units(p.bytes, o->consistent));
     ds_buf_putc(&b, '}');
-    ds_buf_free(&items);
     meta_table_release(tb);
     ddb_req_done(r);
     ddb_reply(r->req, &b);
