@@ -96,28 +96,12 @@ void ds_buf_reset(ds_buf *b) {
     if (b->data) b->data[0] = 0;
 }
 
-void ds_buf_reserve(ds_buf *b, size_t extra) {
-    size_t need = b->len + extra + 1;
+void ds_buf_grow(ds_buf *b, size_t need) {
     if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) cap *= 2;
     b->data = ds_realloc(b->data, cap);
     b->cap = cap;
-}
-
-void ds_buf_append(ds_buf *b, const void *p, size_t n) {
-    ds_buf_reserve(b, n);
-    if (n) memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-void ds_buf_puts(ds_buf *b, const char *s) { ds_buf_append(b, s, strlen(s)); }
-
-void ds_buf_putc(ds_buf *b, char c) {
-    ds_buf_reserve(b, 1);
-    b->data[b->len++] = c;
-    b->data[b->len] = 0;
 }
 
 void ds_buf_vprintf(ds_buf *b, const char *fmt, va_list ap) {

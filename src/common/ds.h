@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DSTORE_VERSION "0.1.0"
 
@@ -74,10 +75,24 @@ typedef struct ds_buf {
 void ds_buf_init(ds_buf *b);
 void ds_buf_free(ds_buf *b);           /* releases the bytes, back to empty */
 void ds_buf_reset(ds_buf *b);          /* len = 0, keeps the capacity */
-void ds_buf_reserve(ds_buf *b, size_t extra); /* room for len+extra+1 bytes */
-void ds_buf_append(ds_buf *b, const void *p, size_t n);
-void ds_buf_puts(ds_buf *b, const char *s);
-void ds_buf_putc(ds_buf *b, char c);
+void ds_buf_grow(ds_buf *b, size_t need); /* cap >= need (doubling); see ds_buf_reserve */
+/* The appends are inline: encoders call them per byte and per field, and
+ * the common case is a compare and a copy. */
+static inline void ds_buf_reserve(ds_buf *b, size_t extra) { /* room for len+extra+1 bytes */
+    if (b->len + extra + 1 > b->cap) ds_buf_grow(b, b->len + extra + 1);
+}
+static inline void ds_buf_append(ds_buf *b, const void *p, size_t n) {
+    ds_buf_reserve(b, n);
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+static inline void ds_buf_puts(ds_buf *b, const char *s) { ds_buf_append(b, s, strlen(s)); }
+static inline void ds_buf_putc(ds_buf *b, char c) {
+    ds_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = 0;
+}
 void ds_buf_printf(ds_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ds_buf_vprintf(ds_buf *b, const char *fmt, va_list ap);
