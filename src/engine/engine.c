@@ -17,9 +17,12 @@
  *    wider iterators (Scan, listing) set total_order_seek so results never
  *    depend on the prefix mode. INDEX and META use whole-key filters only.
  *  - Compression: the Debian librocksdb links snappy, zlib, bz2, lz4 and zstd
- *    (checked with ldd). LZ4 on every level, ZSTD on the bottommost level
- *    (~90% of the data, written once by compaction). If this RocksDB
- *    refuses either at open, we fall back to no compression and log it.
+ *    (checked with ldd). META and INDEX: LZ4 on every level, ZSTD on the
+ *    bottommost level (~90% of the data, written once by compaction). If
+ *    this RocksDB refuses either at open, we fall back to no compression and
+ *    log it. DATA: none. Its values are AES-GCM-SIV ciphertext, which does not
+ *    compress; trying costs every flush and compaction CPU (and RocksDB keeps
+ *    a block uncompressed anyway when it saves less than 1/8).
  *  - Memtables: engine_opts.write_buffer_bytes (128 MiB by default) is the
  *    db_write_buffer_size cap over all CFs; DATA gets 1/4 of it per memtable,
  *    INDEX 1/8, META 1/16, max_write_buffer_number 4. max_total_wal_size =
@@ -158,6 +161,9 @@ static void build_options(engine *e, const engine_opts *o, int compress) {
     size_t wb = o->write_buffer_bytes;
     e->cfopts[ENGINE_CF_META] = cf_options(b, e->cache, DS_MAX(wb / 16, (size_t)1 << 20), 0);
     e->cfopts[ENGINE_CF_DATA] = cf_options(b, e->cache, DS_MAX(wb / 4, (size_t)1 << 20), 1);
+    /* DATA values are ciphertext: compressing them is CPU for nothing */
+    rocksdb_options_set_compression(e->cfopts[ENGINE_CF_DATA], rocksdb_no_compression);
+    rocksdb_options_set_bottommost_compression(e->cfopts[ENGINE_CF_DATA], rocksdb_no_compression);
     e->cfopts[ENGINE_CF_INDEX] = cf_options(b, e->cache, DS_MAX(wb / 8, (size_t)1 << 20), 0);
 }
 
