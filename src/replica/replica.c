@@ -27,9 +27,12 @@
  */
 #include "replica/replica.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/dict.h"
 #include "control/meta.h"
@@ -41,6 +44,7 @@
 #define GROUP_MAX_TABLES 64
 #define SLOW_GROUP_US 50000         /* a group this slow is logged ... */
 #define SLOW_GROUP_LOG_US 10000000  /* ... at most once per 10 s */
+#define WRITER_NICE (-5)            /* see writer_priority */
 
 struct replica {
     engine *e;
@@ -480,8 +484,24 @@ void replica_finish(replica *r, ds_op *op, int status) {
     op->done(op);
 }
 
+/* The writer is the one serial stage of every write. When the cores are
+ * busy (the HTTP loops, RocksDB's compactions, anything else on the machine)
+ * it must not wait behind them for its turn: every waiting client waits with
+ * it. So it runs at nice WRITER_NICE, which needs CAP_SYS_NICE (or
+ * RLIMIT_NICE); without it the writer keeps the default priority, and says
+ * so once. */
+static void writer_priority(void) {
+    static atomic_int told;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE) == 0) return;
+    int e = errno;
+    if (!atomic_exchange(&told, 1))
+        ds_info("writer: runs at the default priority (nice %d needs CAP_SYS_NICE: %s)",
+                WRITER_NICE, strerror(e));
+}
+
 static void *writer_main(void *arg) {
     replica *r = arg;
+    writer_priority();
     group *g = ds_calloc(1, sizeof *g);
     g->batch = engine_batch_new();
     ds_op *ops = NULL;
