@@ -527,6 +527,18 @@ int engine_memory_usage(engine *e, uint64_t *bytes) {
     return DS_OK;
 }
 
+void engine_memory_get(engine *e, engine_memory *m) {
+    memset(m, 0, sizeof *m);
+    m->cache = rocksdb_cache_get_usage(e->cache);
+    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
+        uint64_t v;
+        if (rocksdb_property_int_cf(e->db, e->cf[i], "rocksdb.size-all-mem-tables", &v) == 0)
+            m->memtables += v;
+        if (rocksdb_property_int_cf(e->db, e->cf[i], "rocksdb.estimate-table-readers-mem", &v) == 0)
+            m->table_readers += v;
+    }
+}
+
 int engine_checkpoint(engine *e, const char *dir) {
     struct stat st;
     if (stat(dir, &st) == 0) {
