@@ -13,6 +13,7 @@
  * write was synced to the write-ahead log first.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -265,6 +266,95 @@ static int run_control(ds_config *cfg) {
     return rc ? 1 : 0;
 }
 
+/* glibc malloc for a server process, set before its first thread starts:
+ * one arena (M_ARENA_MAX 1). glibc gives threads arenas of their own (up to
+ * 8 per core) and returns a freed block to the arena that allocated it. The
+ * block cache is filled by whichever thread reads (the writer while items
+ * load, the HTTP loops afterwards) and emptied by whichever thread evicts,
+ * so its memory moved from arena to arena and every arena kept, as free
+ * memory, what it once held for the cache: with 10M items and a 256 MiB
+ * cache, 367 MB free beside it. With one arena a freed block serves the next
+ * allocation of any thread; small allocations stay in per-thread caches
+ * (tcache) and take no lock. bench/results/2026-11-23-memory.md has the
+ * numbers, and what was measured and not kept: a fixed mmap threshold
+ * (fresh pages for every memtable block: 4 KB writes cost ~25% more CPU)
+ * and a periodic malloc_trim (it holds malloc's lock for 35-600 ms).
+ * MALLOC_ARENA_MAX or GLIBC_TUNABLES in the environment override it. */
+static void malloc_setup(void) {
+    if (getenv("MALLOC_ARENA_MAX") || getenv("GLIBC_TUNABLES")) return;
+    mallopt(M_ARENA_MAX, 1);
+}
+
+/* At --log-level debug, a thread logs every 10 s what the resident memory is
+ * made of (bench/run.py's memory step reads these lines). Started by run()
+ * at that level only, stopped before the engine closes. */
+#define MEMLOG_INTERVAL_MS 10000
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    pthread_t th;
+    engine *e; /* set once the engine is open; NULL on a proxy */
+} memlog = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL};
+
+static double mib(uint64_t bytes) {
+    return (double)bytes / (1 << 20);
+}
+
+/* One debug line: resident = block cache + memtables + the rest. */
+static void memlog_line(engine *e) {
+    long pages = 0, page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%*s %ld", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    uint64_t rss = (uint64_t)pages * (uint64_t)page;
+    engine_memory m = {0};
+    if (e) engine_memory_get(e, &m);
+    struct mallinfo2 mi = mallinfo2(); /* walks malloc's free lists under its lock */
+    uint64_t counted = m.cache + m.memtables + m.table_readers;
+    ds_debug("memory: resident %.1f MB = block cache %.1f + memtables %.1f + table readers %.1f + "
+             "the rest %.1f MB; malloc: %.1f MB in use, %.1f MB free in its heap, %.1f MB mapped",
+             mib(rss), mib(m.cache), mib(m.memtables), mib(m.table_readers),
+             rss > counted ? mib(rss - counted) : -mib(counted - rss), mib(mi.uordblks),
+             mib(mi.fordblks), mib(mi.hblkhd));
+}
+
+static void *memlog_main(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "ds-memlog");
+    pthread_mutex_lock(&memlog.mu);
+    while (!memlog.stop) {
+        struct timespec ts;
+        ds_deadline(&ts, CLOCK_REALTIME, MEMLOG_INTERVAL_MS);
+        pthread_cond_timedwait(&memlog.cv, &memlog.mu, &ts);
+        if (!memlog.stop) memlog_line(memlog.e); /* under mu: e stays open */
+    }
+    pthread_mutex_unlock(&memlog.mu);
+    return NULL;
+}
+
+/* Returns 1 if the thread runs (stop it with memlog_stop), else 0. */
+static int memlog_start(void) {
+    if (ds_log_level > DS_LOG_DEBUG) return 0;
+    return pthread_create(&memlog.th, NULL, memlog_main, NULL) == 0;
+}
+
+static void memlog_set_engine(engine *e) {
+    pthread_mutex_lock(&memlog.mu);
+    memlog.e = e;
+    pthread_mutex_unlock(&memlog.mu);
+}
+
+static void memlog_stop(void) {
+    pthread_mutex_lock(&memlog.mu);
+    memlog.stop = 1;
+    pthread_cond_signal(&memlog.cv);
+    pthread_mutex_unlock(&memlog.mu);
+    pthread_join(memlog.th, NULL);
+}
+
 /* Runs `dstore serve`, `dstore node` or `dstore proxy`. */
 static int run(int argc, char **argv, role ro) {
     const char *cmd = role_names[ro];
@@ -308,6 +398,7 @@ static int run(int argc, char **argv, role ro) {
 
     /* Block the stop signals in every thread; main waits for them below. */
     sigset_t stop = block_stop_signals();
+    int memlogging = memlog_start(); /* after the mask: the thread inherits it */
 
     int status = 1;
     ds_identity node_id, control_id;
@@ -337,6 +428,7 @@ static int run(int argc, char **argv, role ro) {
             fprintf(stderr, "dstore: cannot open the store in %s: %s\n", dbdir, err);
             goto out;
         }
+        memlog_set_engine(e);
         if (replica_start(e, &r)) {
             fprintf(stderr, "dstore: cannot start the writer thread\n");
             goto out;
@@ -448,6 +540,7 @@ out:
     if (ro == ROLE_SERVE) meta_close(m);
     else leave_cluster(&cm);
     replica_stop(r); /* commits what is queued */
+    if (memlogging) memlog_stop(); /* before the engine it reads closes */
     engine_close(e);
     ds_free(ctx);
     identity_wipe(&node_id);
@@ -466,7 +559,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (int ro = ROLE_SERVE; ro <= ROLE_CONTROL; ro++)
-        if (!strcmp(argv[1], role_names[ro])) return run(argc - 2, argv + 2, (role)ro);
+        if (!strcmp(argv[1], role_names[ro])) {
+            malloc_setup();
+            return run(argc - 2, argv + 2, (role)ro);
+        }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("dstore %s\n", DSTORE_VERSION);
         return 0;

@@ -23,10 +23,15 @@
  *    log it. DATA: none. Its values are AES-GCM-SIV ciphertext, which does not
  *    compress; trying costs every flush and compaction CPU (and RocksDB keeps
  *    a block uncompressed anyway when it saves less than 1/8).
- *  - Memtables: engine_opts.write_buffer_bytes (128 MiB by default) is the
- *    db_write_buffer_size cap over all CFs; DATA gets 1/4 of it per memtable,
- *    INDEX 1/8, META 1/16, max_write_buffer_number 4. max_total_wal_size =
- *    the budget, so a rarely written CF cannot pin old WAL files forever.
+ *  - Memtables: engine_opts.write_buffer_bytes (128 MiB by default) is their
+ *    budget: DATA gets 1/4 of it per memtable, INDEX 1/8, META 1/16, and
+ *    max_write_buffer_number 2 (one memtable taking writes, one being
+ *    flushed), so all of them together never hold more than 7/8 of it (with
+ *    4 per CF the bound was 7/4 of it). The C API has no write buffer
+ *    manager; db_write_buffer_size = the budget asks for a flush once the
+ *    mutable memtables pass 7/8 of it, which these sizes never reach, so
+ *    the per-CF sizes are the bound. max_total_wal_size = the budget, so a
+ *    rarely written CF cannot pin old WAL files forever.
  *  - Level compaction with level_compaction_dynamic_level_bytes (stable
  *    space amplification ~1.1x), max_background_jobs 2, bytes_per_sync 1 MiB
  *    (smooth write-back of table files).
@@ -126,7 +131,7 @@ static rocksdb_options_t *cf_options(const rocksdb_options_t *base, rocksdb_cach
     rocksdb_options_set_block_based_table_factory(o, t);
     rocksdb_block_based_options_destroy(t);
     rocksdb_options_set_write_buffer_size(o, wbuf);
-    rocksdb_options_set_max_write_buffer_number(o, 4);
+    rocksdb_options_set_max_write_buffer_number(o, 2);
     if (prefix) {
         rocksdb_options_set_prefix_extractor(
             o, rocksdb_slicetransform_create_fixed_prefix(ENGINE_PREFIX_LEN));
@@ -526,6 +531,18 @@ int engine_memory_usage(engine *e, uint64_t *bytes) {
              rocksdb_approximate_memory_usage_get_cache_total(u);
     rocksdb_approximate_memory_usage_destroy(u);
     return DS_OK;
+}
+
+void engine_memory_get(engine *e, engine_memory *m) {
+    memset(m, 0, sizeof *m);
+    m->cache = rocksdb_cache_get_usage(e->cache);
+    for (int i = 0; i < ENGINE_CF_COUNT; i++) {
+        uint64_t v;
+        if (rocksdb_property_int_cf(e->db, e->cf[i], "rocksdb.size-all-mem-tables", &v) == 0)
+            m->memtables += v;
+        if (rocksdb_property_int_cf(e->db, e->cf[i], "rocksdb.estimate-table-readers-mem", &v) == 0)
+            m->table_readers += v;
+    }
 }
 
 int engine_checkpoint(engine *e, const char *dir) {

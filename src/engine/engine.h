@@ -138,6 +138,14 @@ int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t b
 int engine_disk_usage(engine *e, uint64_t *bytes);
 /* Bytes of memory: memtables + block cache + table readers. */
 int engine_memory_usage(engine *e, uint64_t *bytes);
+/* What the engine holds in memory, in bytes, by RocksDB's own count. */
+typedef struct engine_memory {
+    uint64_t cache;         /* block cache in use: data, index and filter blocks */
+    uint64_t memtables;     /* every CF's memtables: taking writes, being flushed, pinned */
+    uint64_t table_readers; /* table readers, outside the cache */
+} engine_memory;
+/* Fills *m from counters (no I/O, no locks held for long). */
+void engine_memory_get(engine *e, engine_memory *m);
 /* Writes a consistent, openable copy of the database to dir (which must not
  * exist; hard links where possible). DS_EEXIST, DS_EIO. */
 int engine_checkpoint(engine *e, const char *dir);
