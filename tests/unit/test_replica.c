@@ -133,6 +133,14 @@ static int get(world *w, meta_table *tb, const char *id, char *out, size_t outle
 }
 
 /* ---- tests ---- */
+/* A new world with tenant "t1" and its table "tab" (string ids). */
+static void world_with_table(world *w, meta_tenant **t, meta_table **tb) {
+    world_new(w);
+    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
+    CHECK_EQ_INT(meta_tenant_create(w->m, "t1", NULL, NULL, t), DS_OK);
+    CHECK_EQ_INT(meta_table_create(w->m, *t, "tab", 3, &spec, tb), DS_OK);
+}
+
 TEST(tenants_tables_and_reopen) {
     world w;
     world_new(&w);
@@ -182,12 +190,9 @@ TEST(tenants_tables_and_reopen) {
 
 TEST(preconditions_and_apply) {
     world w;
-    world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
-    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
-    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    world_with_table(&w, &t, &tb);
     CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_EXISTS), DS_ENOTFOUND);
     CHECK_EQ_INT(put(&w, tb, "a", "1", DS_PRECOND_NOT_EXISTS), DS_OK);
     CHECK_EQ_INT(put(&w, tb, "a", "2", DS_PRECOND_NOT_EXISTS), DS_EEXIST);
@@ -235,12 +240,9 @@ static int index_entries(world *w, meta_table *tb, uint32_t *hash_out) {
  * re-create exactly, and survive a reopen. */
 TEST(index_follows_overwrites_and_deletes) {
     world w;
-    world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
-    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
-    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    world_with_table(&w, &t, &tb);
     key_part kp = {KEY_S, "a", 1};
     uint32_t want, h = 0;
     CHECK(keycodec_hash(&kp, &want) == DS_OK);
@@ -317,12 +319,9 @@ static void *hammer_main(void *arg) {
 
 TEST(group_commit_keeps_order_and_atomicity) {
     world w;
-    world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
-    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
-    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    world_with_table(&w, &t, &tb);
     replica_stats before, after;
     replica_get_stats(w.r, &before);
     enum { THREADS = 8, EACH = 100 };
@@ -348,12 +347,9 @@ TEST(group_commit_keeps_order_and_atomicity) {
 
 TEST(ciphertext_is_bound_to_its_key) {
     world w;
-    world_new(&w);
     meta_tenant *t;
     meta_table *tb;
-    meta_table_spec spec = {META_ID_STRING, NULL, 0, NULL, 0, NULL, 0};
-    CHECK_EQ_INT(meta_tenant_create(w.m, "t1", NULL, NULL, &t), DS_OK);
-    CHECK_EQ_INT(meta_table_create(w.m, t, "tab", 3, &spec, &tb), DS_OK);
+    world_with_table(&w, &t, &tb);
     CHECK_EQ_INT(put(&w, tb, "a", "secret-a", DS_PRECOND_NONE), DS_OK);
     CHECK_EQ_INT(put(&w, tb, "b", "secret-b", DS_PRECOND_NONE), DS_OK);
     /* Copy a's stored ciphertext over b's: reading b must now fail, not return a's value. */
