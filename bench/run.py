@@ -851,7 +851,22 @@ def prepare(srv, m):
         secs = batch_load(srv.port, table, n, make, progress=prog)
         notes[table] = (n, secs)
         log("  %s: loaded %s: %d items in %.1f s (%.0f items/s)" % (srv.name, table, n, secs, n / secs))
+    notes["_idle_s"] = wait_idle(srv)
+    log("  %s: idle %.0f s after the load (flushes, compactions, GC)" % (srv.name, notes["_idle_s"]))
     return notes
+
+
+def wait_idle(srv, limit_s=180, below=0.05):
+    """Waits until the server has used less than `below` of one CPU for two
+    seconds in a row (what a load leaves behind: flushes, compactions, a
+    JVM's collections), so that it does not run during the first measured
+    load; gives up after limit_s. Returns the seconds waited."""
+    t0, quiet = time.time(), 0
+    while time.time() - t0 < limit_s and quiet < 2:
+        c0 = cpu_ticks(srv.pids())
+        time.sleep(1)
+        quiet = quiet + 1 if cpu_ticks(srv.pids()) - c0 < below * CLK_TCK else 0
+    return time.time() - t0
 
 
 def profile(srv, load, reqs, m, tmp):
@@ -1166,8 +1181,12 @@ def write_report(path, mode, m, info, rows, missing, order, mem, profiles, start
         for s, v in info.items():
             if s.startswith("_"):
                 continue
-            for t, (n, secs) in (v.get("load") or {}).items():
-                lines.append("- %s %s: %s items in %.1f s (%s items/s)" % (s, t, "{:,}".format(n), secs, fmt(n / secs)))
+            for t, x in (v.get("load") or {}).items():
+                if t == "_idle_s":
+                    lines.append("- %s went idle %.0f s after its load; the loads ran after that" % (s, x))
+                else:
+                    lines.append("- %s %s: %s items in %.1f s (%s items/s)" % (s, t, "{:,}".format(x[0]), x[1],
+                                                                          fmt(x[0] / x[1])))
         lines.append("")
     lines += ["## Reproduce", "", "```sh", "bash scripts/install-bench.sh   # wrk, nginx, Java, dynalite, DynamoDB Local",
               "make bench                      # full mode (this run took %.0f min); make bench-quick: ~3 min" % (elapsed / 60),
