@@ -73,7 +73,7 @@ SIGN_MAX_AGE = 600   # seconds; SigV4 allows 15 minutes of skew
 MODES = {
     "quick": dict(keys=5000, duration=3, warmup=0, scan_items=20000, scan_max_s=10, partitions=500,
                   nreq_small=10000, nreq_4k=2000, nreq_batch=400, profile_s=0),
-    "full": dict(keys=100000, duration=15, warmup=2, scan_items=1000000, scan_max_s=120, partitions=10000,
+    "full": dict(keys=100000, duration=15, warmup=5, scan_items=1000000, scan_max_s=120, partitions=10000,
                  nreq_small=100000, nreq_4k=20000, nreq_batch=8000, profile_s=10),
 }
 MEMORY_ITEMS = int(os.environ.get("BENCH_MEMORY_ITEMS", 10_000_000))
