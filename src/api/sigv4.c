@@ -3,8 +3,6 @@
 #include "api/sigv4.h"
 
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
