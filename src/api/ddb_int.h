@@ -25,6 +25,9 @@
 #define DDB_MAX_PK_BYTES 2048
 #define DDB_MAX_SK_BYTES 1024
 #define DDB_PAGE_BYTES (1u << 20)          /* Query/Scan page: 1 MB of items read */
+/* room to reserve for the JSON of an item of n bytes (ddb_item_size) and the
+ * answer around it: base64 and type wrappers add up to about half */
+#define DDB_JSON_RESERVE(n) ((n) + (n) / 2 + 256)
 #define DDB_MAX_BATCH_WRITE 25
 #define DDB_MAX_BATCH_GET 100
 #define DDB_MAX_RESPONSE_BYTES (16u << 20) /* BatchGetItem answer */

@@ -85,6 +85,7 @@ void ddb_get_item(ddb_req *r) {
         item_value *full = ddb_with_keys(r->a, tb, item, &pk, &sk), *out;
         size = ddb_item_size(full);
         projection_of(full, x.projection, r->a, &out);
+        ds_buf_reserve(&b, DDB_JSON_RESERVE(size)); /* one allocation for the answer */
         ds_buf_puts(&b, "\"Item\":");
         ddb_item_to_json(&b, out);
     }
@@ -223,6 +224,7 @@ static int parse_page_opts(ddb_req *r, const ddb_exprs *x, page_opts *o) {
 static void run_page(ddb_req *r, meta_table *tb, const ddb_exprs *x, const page_opts *o,
                      const ds_buf *lo, const ds_buf *hi, const ds_buf *after, int reverse) {
     ds_buf b = DS_BUF_INIT;
+    ds_buf_reserve(&b, 4096); /* a small page's answer in one allocation */
     page p = {0};
     p.r = r, p.tb = tb, p.filter = x->filter, p.proj = x->projection;
     p.count_only = o->count_only, p.limit = o->limit, p.items = &b;

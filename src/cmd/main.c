@@ -494,8 +494,10 @@ static int run(int argc, char **argv, role ro) {
     ctx->http = hs;
     if (cfg.advertise[0]) snprintf(cm.uri, sizeof cm.uri, "%.250s", cfg.advertise);
     else snprintf(cm.uri, sizeof cm.uri, "http://%.200s:%d/", host, http_server_port(hs));
-    printf("dstore: %s %s%s%s\n", ro == ROLE_PROXY ? "proxy" : "node", node_id.uuid,
+    printf("dstore: %s %s%s%s", ro == ROLE_PROXY ? "proxy" : "node", node_id.uuid,
            has_data ? ", data in " : "", has_data ? cfg.data : "");
+    if (has_data) printf(", block cache %.0f MiB", mib(cfg.cache_size));
+    printf("\n");
     if (token_origin && !strcmp(token_origin, "in DATA/admin.token"))
         printf("dstore: admin token in %s/admin.token\n", cfg.data);
     else if (token_origin)

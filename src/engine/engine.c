@@ -246,18 +246,28 @@ void engine_close(engine *e) {
 
 /* ---- reads ----------------------------------------------------------------- */
 
-int engine_get(engine *e, engine_cf cf, const void *k, size_t kl, ds_buf *val) {
+int engine_get_in_place(engine *e, engine_cf cf, const void *k, size_t kl, engine_value_fn fn,
+                        void *ud) {
     char *err = NULL;
-    ds_buf_reset(val);
     rocksdb_pinnableslice_t *ps =
         rocksdb_get_pinned_cf(e->db, e->ropts, e->cf[cf], (const char *)k, kl, &err);
     if (err) return engine__err(err, "get");
     if (!ps) return DS_ENOTFOUND;
     size_t n;
     const char *p = rocksdb_pinnableslice_value(ps, &n);
-    ds_buf_append(val, p, n);
+    int rc = fn(p, n, ud);
     rocksdb_pinnableslice_destroy(ps);
+    return rc;
+}
+
+static int copy_value(const char *v, size_t n, void *ud) {
+    ds_buf_append(ud, v, n);
     return DS_OK;
+}
+
+int engine_get(engine *e, engine_cf cf, const void *k, size_t kl, ds_buf *val) {
+    ds_buf_reset(val);
+    return engine_get_in_place(e, cf, k, kl, copy_value, val);
 }
 
 struct engine_snapshot {

@@ -59,6 +59,13 @@ void engine_close(engine *e);
  * DS_ENOTFOUND, or DS_EIO / DS_ECORRUPT. val stays the caller's. */
 int engine_get(engine *e, engine_cf cf, const void *k, size_t kl, ds_buf *val);
 
+/* Point read without a copy: calls fn with the value where it lies (in the
+ * block cache or a memtable; valid during the call only) and returns what
+ * fn returns, or DS_ENOTFOUND / DS_EIO / DS_ECORRUPT without calling it. */
+typedef int (*engine_value_fn)(const char *v, size_t n, void *ud);
+int engine_get_in_place(engine *e, engine_cf cf, const void *k, size_t kl, engine_value_fn fn,
+                        void *ud);
+
 /* ---- iterators ----------------------------------------------------------
  * An iterator reads a consistent snapshot taken when it was created. Bounds
  * are copied and owned by the iterator; lower is inclusive, upper exclusive,

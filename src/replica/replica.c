@@ -575,16 +575,31 @@ int replica_run(replica *r, ds_op *op) {
 }
 
 /* ---- reads ------------------------------------------------------------- */
+typedef struct read_item {
+    meta_table *tb;
+    const void *key;
+    size_t klen;
+    ds_arena *a;
+    item_value **out;
+} read_item;
+
+/* Opens and decodes a stored item where the engine holds it: one copy, the
+ * decryption, on the way to the request's arena. */
+static int open_item(const char *v, size_t n, void *ud) {
+    read_item *ri = ud;
+    ds_buf pt = DS_BUF_INIT;
+    int rc = crypto_open(&pt, ri->tb->tenant->data_key, ri->key, ri->klen, v, n);
+    if (rc == DS_OK) rc = item_decode(ri->a, pt.data, pt.len, ri->out);
+    ds_buf_free(&pt);
+    return rc;
+}
+
 int replica_read(replica *r, meta_table *tb, const void *key, size_t klen, ds_arena *a,
                  item_value **out) {
-    ds_buf v = DS_BUF_INIT, pt = DS_BUF_INIT;
-    int rc = engine_get(r->e, ENGINE_CF_DATA, key, klen, &v);
-    if (rc == DS_OK) rc = crypto_open(&pt, tb->tenant->data_key, key, klen, v.data, v.len);
-    if (rc == DS_OK) rc = item_decode(a, pt.data, pt.len, out);
+    read_item ri = {tb, key, klen, a, out};
+    int rc = engine_get_in_place(r->e, ENGINE_CF_DATA, key, klen, open_item, &ri);
     if (rc == DS_ECORRUPT)
         ds_error("stored item fails its integrity check (table %llu)", (unsigned long long)tb->id);
-    ds_buf_free(&v);
-    ds_buf_free(&pt);
     return rc;
 }
 

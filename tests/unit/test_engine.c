@@ -76,6 +76,41 @@ TEST(put_get_delete) {
     rm_rf(dir);
 }
 
+typedef struct seen {
+    int calls;
+    char v[16];
+    size_t n;
+} seen;
+
+static int see_value(const char *v, size_t n, void *ud) {
+    seen *s = ud;
+    s->calls++;
+    s->n = n;
+    memcpy(s->v, v, n < sizeof s->v ? n : sizeof s->v);
+    return n == 4 ? DS_OK : DS_ECORRUPT; /* fn's result is the call's */
+}
+
+TEST(get_in_place) {
+    char *dir = tmpdir();
+    engine *e = open_at(dir);
+    seen s = {0};
+    CHECK_EQ_INT(engine_get_in_place(e, ENGINE_CF_DATA, "a", 1, see_value, &s), DS_ENOTFOUND);
+    CHECK_EQ_INT(s.calls, 0); /* not called for a missing key */
+    put1(e, ENGINE_CF_DATA, "a", "four");
+    put1(e, ENGINE_CF_DATA, "b", "vv");
+    CHECK_EQ_INT(engine_get_in_place(e, ENGINE_CF_DATA, "a", 1, see_value, &s), DS_OK);
+    CHECK_EQ_INT(s.calls, 1);
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_MEM(s.v, "four", 4);
+    CHECK_EQ_INT(engine_get_in_place(e, ENGINE_CF_DATA, "b", 1, see_value, &s), DS_ECORRUPT);
+    CHECK_EQ_INT(s.calls, 2);
+    CHECK_EQ_MEM(s.v, "vv", 2);
+    CHECK_EQ_INT(engine_get_in_place(e, ENGINE_CF_INDEX, "b", 1, see_value, &s), DS_ENOTFOUND);
+    CHECK_EQ_INT(s.calls, 2); /* another CF's key */
+    engine_close(e);
+    rm_rf(dir);
+}
+
 TEST(batch_reads_its_own_writes) {
     char *dir = tmpdir();
     engine *e = open_at(dir);
