@@ -583,8 +583,8 @@ typedef struct read_item {
     item_value **out;
 } read_item;
 
-/* Opens and decodes a stored item where the engine holds it: one copy, the
- * decryption, on the way to the request's arena. */
+/* Opens (decrypts) and decodes a stored item where the engine holds it,
+ * without copying it out first. */
 static int open_item(const char *v, size_t n, void *ud) {
     read_item *ri = ud;
     ds_buf pt = DS_BUF_INIT;
