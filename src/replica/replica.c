@@ -137,6 +137,15 @@ static void apply_meta(group *g, const ds_op *op) {
 }
 
 /* Evaluates one write into the batch. Returns the op's status. */
+/* Opens (decrypts) a stored DATA value of tb and decodes its item into a;
+ * pt is scratch for the plaintext. */
+static int open_stored(const meta_table *tb, const void *key, size_t klen, const void *v,
+                       size_t vl, ds_buf *pt, ds_arena *a, item_value **out) {
+    ds_buf_reset(pt);
+    int rc = crypto_open(pt, tb->tenant->data_key, key, klen, v, vl);
+    return rc ? rc : item_decode(a, pt->data, pt->len, out);
+}
+
 static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
     meta_table *tb = op->table;
     if (atomic_load(&tb->dropped)) return DS_ESTATE;
@@ -149,9 +158,8 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
 
     item_value *old_item = NULL, *new_item = op->item;
     if (exists && (op->apply || op->want_old)) {
-        ds_buf_reset(&g->plain);
-        rc = crypto_open(&g->plain, dkey, op->key.data, op->key.len, g->old.data, g->old.len);
-        if (rc == DS_OK) rc = item_decode(op->arena, g->plain.data, g->plain.len, &old_item);
+        rc = open_stored(tb, op->key.data, op->key.len, g->old.data, g->old.len, &g->plain,
+                         op->arena, &old_item);
         if (rc) {
             ds_error("stored item fails its integrity check (table %llu): %s",
                      (unsigned long long)tb->id, ds_strerror(rc));
@@ -588,8 +596,7 @@ typedef struct read_item {
 static int open_item(const char *v, size_t n, void *ud) {
     read_item *ri = ud;
     ds_buf pt = DS_BUF_INIT;
-    int rc = crypto_open(&pt, ri->tb->tenant->data_key, ri->key, ri->klen, v, n);
-    if (rc == DS_OK) rc = item_decode(ri->a, pt.data, pt.len, ri->out);
+    int rc = open_stored(ri->tb, ri->key, ri->klen, v, n, &pt, ri->a, ri->out);
     ds_buf_free(&pt);
     return rc;
 }
@@ -677,10 +684,8 @@ int replica_range(replica *r, meta_table *tb, const ds_buf *lo, const ds_buf *hi
             if (!reverse) break;
             continue;
         }
-        ds_buf_reset(&pt);
         item_value *item;
-        rc = crypto_open(&pt, tb->tenant->data_key, k, kl, v, vl);
-        if (rc == DS_OK) rc = item_decode(a, pt.data, pt.len, &item);
+        rc = open_stored(tb, k, kl, v, vl, &pt, a, &item);
         if (rc) {
             ds_error("stored item fails its integrity check (table %llu)",
                      (unsigned long long)tb->id);
