@@ -32,6 +32,7 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)
+SHIM     := $(BUILD)/tests/syncshim.so
 
 .PHONY: all deps test unit e2e replay run asan fuzz clean format
 all: $(BUILD)/dstore $(BUILD)/dstorectl
@@ -63,6 +64,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libdstore.a $(LDLIBS)
 
+# The durability tests' LD_PRELOAD library (a slow disk, what a power cut keeps).
+$(SHIM): tests/e2e/syncshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 # Corpus replay: each fuzz driver linked with a main that feeds it every
 # file of its corpus once (tests/unit/replay_main.c). `make fuzz` builds the
 # real libFuzzer binaries with clang.
@@ -71,7 +77,7 @@ $(BUILD)/replay/%: fuzz/%.c tests/unit/replay_main.c $(BUILD)/libdstore.a
 	$(CC) $(CFLAGS) -o $@ $< tests/unit/replay_main.c $(BUILD)/libdstore.a $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/dstore $(BUILD)/dstorectl $(TEST_BIN) $(REPLAY_BIN)
+	@$(MAKE) --no-print-directory $(BUILD)/dstore $(BUILD)/dstorectl $(TEST_BIN) $(REPLAY_BIN) $(SHIM)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh
 
 unit: $(TEST_BIN)
@@ -80,7 +86,7 @@ unit: $(TEST_BIN)
 replay: $(REPLAY_BIN)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh replay
 
-e2e: $(BUILD)/dstore $(BUILD)/dstorectl
+e2e: $(BUILD)/dstore $(BUILD)/dstorectl $(SHIM)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh e2e
 
 run: deps $(BUILD)/dstore

@@ -525,9 +525,10 @@ static int run(int argc, char **argv, role ro) {
     if (r) {
         replica_stats rs;
         replica_get_stats(r, &rs);
-        ds_info("signal %d: stopping; writer: %llu ops in %llu groups, %llu ms evaluating, %llu "
-                "ms committing",
+        ds_info("signal %d: stopping; writer: %llu ops in %llu groups and %llu syncs, %llu ms "
+                "evaluating, %llu ms committing",
                 sig, (unsigned long long)rs.ops, (unsigned long long)rs.groups,
+                (unsigned long long)rs.syncs,
                 (unsigned long long)rs.eval_us / 1000, (unsigned long long)rs.commit_us / 1000);
     }
     status = 0;
