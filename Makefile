@@ -15,10 +15,16 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 PKGS    := rocksdb libgcrypt libcurl
+# The allocator (src/cmd/alloc.c): jemalloc, or MALLOC=glibc (make asan).
+MALLOC  ?= jemalloc
+ifeq ($(MALLOC),jemalloc)
+MALLOC_CFLAGS := -DDS_JEMALLOC
+MALLOC_LIBS   := -ljemalloc
+endif
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
            -Isrc -I/usr/share/include/llhttp $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-           $(EXTRA_CFLAGS)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lrocksdb -lgcrypt -lcurl) \
+           $(MALLOC_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  := $(MALLOC_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lrocksdb -lgcrypt -lcurl) \
            -lpthread -lm $(EXTRA_LDLIBS)
 
 LLHTTP_DIR := /usr/share/llhttp
@@ -93,7 +99,7 @@ run: deps $(BUILD)/dstore
 	$(BUILD)/dstore serve --listen 127.0.0.1:8000 --data ./data
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 MALLOC=glibc \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" test
 
@@ -110,7 +116,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined
 fuzz: $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(LLHTTP_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LLHTTP_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LLHTTP_SRC) $(filter-out $(MALLOC_LIBS),$(LDLIBS))
 
 format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c

@@ -6,7 +6,8 @@ it, so two `make bench` runs one after the other cannot tell a 5% change from
 the weather. This starts both servers, loads both the same way (run.prepare),
 then alternates short wrk runs between them, A B B A A B ..., so that a slow
 minute hits both. It prints, per load, each round's ops/s, the medians of
-ops/s and of server CPU µs per op, and in how many rounds B was faster.
+ops/s, of server CPU µs per op and of p99 latency, and in how many rounds B was
+faster.
 
     bench/ab.py --loads get-4k-uniform,query-10 --a /tmp/old/dstore --b build/dstore
     bench/ab.py --loads put-4k-uniform --b-args "--cache-size 2G"
@@ -77,12 +78,13 @@ def main():
             for r in range(a.rounds):
                 for i in ((0, 1) if r % 2 == 0 else (1, 0)):
                     x = run.measure(sides[i], load, reqs, mode, sides[i].tmp)
-                    res[i].append((x["ops"], x["cpu_us"] or 0.0))
-            med = [(statistics.median(o for o, _ in rr), statistics.median(c for _, c in rr)) for rr in res]
+                    res[i].append((x["ops"], x["cpu_us"] or 0.0, x["p99"]))
+            med = [[statistics.median(r[k] for r in rr) for k in range(3)] for rr in res]
             wins = sum(1 for x, y in zip(*res) if y[0] > x[0])
-            print("%-16s A %7.0f ops/s %5.1f us/op (%s) | B %7.0f ops/s %5.1f us/op (%s) | B/A %.3f, B faster in %d/%d"
-                  % (load, med[0][0], med[0][1], "/".join("%.1f" % (o / 1000) for o, _ in res[0]),
-                     med[1][0], med[1][1], "/".join("%.1f" % (o / 1000) for o, _ in res[1]),
+            print("%-16s A %7.0f ops/s %5.1f us/op p99 %.1f ms (%s) | B %7.0f ops/s %5.1f us/op p99 %.1f ms (%s) "
+                  "| B/A %.3f, B faster in %d/%d"
+                  % (load, med[0][0], med[0][1], med[0][2], "/".join("%.1f" % (r[0] / 1000) for r in res[0]),
+                     med[1][0], med[1][1], med[1][2], "/".join("%.1f" % (r[0] / 1000) for r in res[1]),
                      med[1][0] / med[0][0] if med[0][0] else 0, wins, a.rounds), flush=True)
     finally:
         for s in sides:

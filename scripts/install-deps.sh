@@ -8,6 +8,7 @@ pkgs=(
   build-essential pkg-config
   clang libclang-rt-14-dev          # libFuzzer drivers, sanitizers
   librocksdb-dev                    # storage engine
+  libjemalloc-dev                   # the allocator (src/cmd/alloc.c)
   libgcrypt20-dev                   # AES-256-GCM-SIV, SHA-256, HMAC
   libcurl4-openssl-dev              # etcd gateway client (cluster mode)
   node-llhttp                       # llhttp's C sources (HTTP parser)

@@ -13,7 +13,6 @@
  * write was synced to the write-ahead log first.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "cmd/alloc.h"
 #include "cluster/cluster.h"
 #include "cluster/control.h"
 #include "cluster/import.h"
@@ -266,25 +266,6 @@ static int run_control(ds_config *cfg) {
     return rc ? 1 : 0;
 }
 
-/* glibc malloc for a server process, set before its first thread starts:
- * one arena (M_ARENA_MAX 1). glibc gives threads arenas of their own (up to
- * 8 per core) and returns a freed block to the arena that allocated it. The
- * block cache is filled by whichever thread reads (the writer while items
- * load, the HTTP loops afterwards) and emptied by whichever thread evicts,
- * so its memory moved from arena to arena and every arena kept, as free
- * memory, what it once held for the cache: with 10M items and a 256 MiB
- * cache, 367 MB free beside it. With one arena a freed block serves the next
- * allocation of any thread; small allocations stay in per-thread caches
- * (tcache) and take no lock. bench/results/2026-11-23-memory.md has the
- * numbers, and what was measured and not kept: a fixed mmap threshold
- * (fresh pages for every memtable block: 4 KB writes cost ~25% more CPU)
- * and a periodic malloc_trim (it holds malloc's lock for 35-600 ms).
- * MALLOC_ARENA_MAX or GLIBC_TUNABLES in the environment override it. */
-static void malloc_setup(void) {
-    if (getenv("MALLOC_ARENA_MAX") || getenv("GLIBC_TUNABLES")) return;
-    mallopt(M_ARENA_MAX, 1);
-}
-
 /* At --log-level debug, a thread logs every 10 s what the resident memory is
  * made of (bench/run.py's memory step reads these lines). Started by run()
  * at that level only, stopped before the engine closes. */
@@ -312,13 +293,14 @@ static void memlog_line(engine *e) {
     uint64_t rss = (uint64_t)pages * (uint64_t)page;
     engine_memory m = {0};
     if (e) engine_memory_get(e, &m);
-    struct mallinfo2 mi = mallinfo2(); /* walks malloc's free lists under its lock */
+    alloc_stats as;
+    alloc_get_stats(&as);
     uint64_t counted = m.cache + m.memtables + m.table_readers;
     ds_debug("memory: resident %.1f MB = block cache %.1f + memtables %.1f + table readers %.1f + "
              "the rest %.1f MB; malloc: %.1f MB in use, %.1f MB free in its heap, %.1f MB mapped",
              mib(rss), mib(m.cache), mib(m.memtables), mib(m.table_readers),
-             rss > counted ? mib(rss - counted) : -mib(counted - rss), mib(mi.uordblks),
-             mib(mi.fordblks), mib(mi.hblkhd));
+             rss > counted ? mib(rss - counted) : -mib(counted - rss), mib(as.in_use),
+             mib(as.free_resident), mib(as.mapped));
 }
 
 static void *memlog_main(void *arg) {
@@ -497,7 +479,9 @@ static int run(int argc, char **argv, role ro) {
     printf("dstore: %s %s%s%s", ro == ROLE_PROXY ? "proxy" : "node", node_id.uuid,
            has_data ? ", data in " : "", has_data ? cfg.data : "");
     if (has_data) printf(", block cache %.0f MiB", mib(cfg.cache_size));
-    printf("\n");
+    char alloc[96];
+    alloc_describe(alloc, sizeof alloc);
+    printf(", %s\n", alloc);
     if (token_origin && !strcmp(token_origin, "in DATA/admin.token"))
         printf("dstore: admin token in %s/admin.token\n", cfg.data);
     else if (token_origin)
@@ -563,7 +547,7 @@ int main(int argc, char **argv) {
     }
     for (int ro = ROLE_SERVE; ro <= ROLE_CONTROL; ro++)
         if (!strcmp(argv[1], role_names[ro])) {
-            malloc_setup();
+            alloc_setup();
             return run(argc - 2, argv + 2, (role)ro);
         }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

@@ -44,6 +44,16 @@ def test_listening_line_printed(server):
         % (HOST, server.port, server.log_tail()))
 
 
+def test_startup_line_names_the_allocator(server):
+    """The server runs on jemalloc with its background purging thread
+    (src/cmd/alloc.c): glibc's malloc let its free memory grow with the data
+    stored, and jemalloc purging from request threads had half-second p99s."""
+    line = [ln for ln in server.log_text().splitlines() if ln.startswith("dstore: node ")]
+    assert line and line[-1].endswith(", background purging"), (
+        "the startup line does not say jemalloc with background purging:\n%s" % server.log_tail())
+    assert ", jemalloc 5." in line[-1], line[-1]
+
+
 def test_help_mentions_every_flag():
     p = subprocess.run([DSTORE_BIN, "serve", "--help"], capture_output=True, timeout=10)
     out = (p.stdout + p.stderr).decode("utf-8", "replace")
