@@ -84,7 +84,7 @@ $(BUILD)/replay/%: fuzz/%.c tests/unit/replay_main.c $(BUILD)/libdstore.a
 
 test: deps
 	@$(MAKE) --no-print-directory $(BUILD)/dstore $(BUILD)/dstorectl $(TEST_BIN) $(REPLAY_BIN) $(SHIM)
-	@BUILD=$(BUILD) bash scripts/run-tests.sh
+	@BUILD=$(BUILD) MALLOC=$(MALLOC) bash scripts/run-tests.sh
 
 unit: $(TEST_BIN)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh unit
@@ -93,7 +93,7 @@ replay: $(REPLAY_BIN)
 	@BUILD=$(BUILD) bash scripts/run-tests.sh replay
 
 e2e: $(BUILD)/dstore $(BUILD)/dstorectl $(SHIM)
-	@BUILD=$(BUILD) bash scripts/run-tests.sh e2e
+	@BUILD=$(BUILD) MALLOC=$(MALLOC) bash scripts/run-tests.sh e2e
 
 run: deps $(BUILD)/dstore
 	$(BUILD)/dstore serve --listen 127.0.0.1:8000 --data ./data

@@ -8,11 +8,14 @@
  * million items stored and did not level off (92 MB at 10M items, 171 MB at
  * 20M, beside a 256 MiB cache). jemalloc's size classes and per-size slabs
  * keep it flat (bench/results/2026-11-24-session7.md: the part of resident
- * memory outside the cache and the memtables 87 MB at 3M items, 84 MB at
- * 10M). Freed pages go back to the kernel after a second (dirty_decay_ms)
- * from jemalloc's own background thread, not from whichever thread happens
- * to free: without it (session 5) purging ran in request threads, with p99s
- * of half a second. Two arenas: one per core would keep more free memory.
+ * memory outside the cache and the memtables 89 MB at 3M items, 86 MB at
+ * 10M). Freed pages go back to the kernel after ten seconds unused
+ * (dirty_decay_ms), given back by jemalloc's own background thread, not by
+ * whichever thread happens to free: without it (session 5) purging ran in
+ * request threads, with p99s of half a second. Not sooner: a flushed
+ * memtable's blocks are reused by the next memtables within seconds, and
+ * with a one-second decay they were given back first and faulted in again,
+ * 4 KB puts 26% slower. Two arenas: one per core would keep more free memory.
  * MALLOC_CONF in the environment adds to or overrides these settings.
  *
  * MALLOC=glibc builds without jemalloc (make asan does: the sanitizers bring
@@ -28,7 +31,7 @@
 #ifdef DS_JEMALLOC
 #include <jemalloc/jemalloc.h>
 
-const char *malloc_conf = "background_thread:true,narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0";
+const char *malloc_conf = "background_thread:true,narenas:2,dirty_decay_ms:10000,muzzy_decay_ms:0";
 
 void alloc_setup(void) {
 }
