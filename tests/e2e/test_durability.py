@@ -253,9 +253,9 @@ def power_cut_round(fresh_server, tmp_path, extra_args):
 
 
 def test_acknowledged_writes_survive_a_power_cut(fresh_server, tmp_path):
-    """Writers hammer the server (puts, patches, deletes: pipelined group
-    commits), it is SIGKILLed, and every WAL loses what was written after its
-    last fsync. Every acknowledged write must still read back."""
+    """Writers hammer the server (puts, patches, deletes: group commits), it
+    is SIGKILLed, and every WAL loses what was written after its last fsync.
+    Every acknowledged write must still read back."""
     s, acked, cut, bad = power_cut_round(fresh_server, tmp_path, [])
     assert not bad, "%d of %d acknowledged writes lost after a power cut (%d WAL bytes cut), e.g. %s" % (
         len(bad), len(acked), cut, bad[:5])
