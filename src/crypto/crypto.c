@@ -25,8 +25,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/gcmsiv.h"
+
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 static int crypto_status = DS_ECRYPTO;
+/* GCM-SIV through gcmsiv.c (AES-NI + PCLMULQDQ) rather than libgcrypt: set
+ * at init when the CPU can, changed only by crypto_use_libgcrypt(). Only for
+ * texts below SIV_FAST_MAX bytes: gcmsiv.c has the cheaper set-up per message
+ * (100 B: open 0.26 us vs 0.52), libgcrypt the faster bulk path (VAES; 4 KiB:
+ * 1.32 us vs 1.49); they cross near 2 KiB (test_crypto's bench). */
+#define SIV_FAST_MAX 2048
+static int siv_fast;
 static pthread_key_t crypto_handle_key; /* closes a thread's handle at exit */
 
 /* The calling thread's GCM-SIV handle, opened by siv_handle(). */
@@ -80,6 +89,7 @@ static void crypto_do_init(void) {
         ds_error("crypto: pthread_key_create/pthread_atfork failed");
         return;
     }
+    siv_fast = gcmsiv_available();
     crypto_status = DS_OK;
 }
 
@@ -259,9 +269,20 @@ static int siv_begin(gcry_cipher_hd_t *h, const uint8_t key[32], const uint8_t n
     return DS_OK;
 }
 
+void crypto_use_libgcrypt(int on) {
+    crypto_ensure();
+    siv_fast = !on && gcmsiv_available();
+}
+
+const char *crypto_gcmsiv_impl(void) {
+    crypto_ensure();
+    return siv_fast ? "AES-NI" : "libgcrypt";
+}
+
 static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                     const void *a2, size_t a2len, const void *pt, size_t ptlen, void *ct,
                     uint8_t tag[16]) {
+    if (siv_fast && ptlen < SIV_FAST_MAX) return gcmsiv_seal(key, nonce, a1, a1len, a2, a2len, pt, ptlen, ct, tag);
     gcry_cipher_hd_t h;
     uint8_t dummy = 0;
     int rc = siv_begin(&h, key, nonce, a1, a1len, a2, a2len);
@@ -276,6 +297,7 @@ static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *
 static int siv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                     const void *a2, size_t a2len, const void *ct, size_t ctlen,
                     const uint8_t tag[16], void *pt) {
+    if (siv_fast && ctlen < SIV_FAST_MAX) return gcmsiv_open(key, nonce, a1, a1len, a2, a2len, ct, ctlen, tag, pt);
     gcry_cipher_hd_t h;
     uint8_t dummy = 0;
     int rc = siv_begin(&h, key, nonce, a1, a1len, a2, a2len);

@@ -125,6 +125,15 @@ int crypto_gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const voi
                        size_t aadlen, const void *ct, size_t ctlen, const uint8_t tag[16],
                        void *pt);
 
+/* GCM-SIV runs on the CPU's AES-NI and PCLMULQDQ instructions (gcmsiv.c)
+ * for texts below 2 KiB where the CPU has them, else on libgcrypt; both give
+ * the same bytes. crypto_use_libgcrypt(1) forces libgcrypt for the whole
+ * process (tests compare the two; not thread-safe against concurrent seals),
+ * 0 goes back. crypto_gcmsiv_impl() names what short texts use ("AES-NI" or
+ * "libgcrypt"), a static string. */
+void crypto_use_libgcrypt(int on);
+const char *crypto_gcmsiv_impl(void);
+
 /* ---- the sealed envelope (layout above) ---------------------------------- */
 
 /* Appends to out an envelope of pt under key, with a fresh random nonce and

@@ -53,10 +53,22 @@ def test_startup_line_names_the_allocator(server):
     line = [ln for ln in server.log_text().splitlines() if ln.startswith("dstore: node ")]
     assert line, "no startup line:\n%s" % server.log_tail()
     if os.environ.get("MALLOC", "jemalloc") == "jemalloc":
-        assert ", jemalloc 5." in line[-1] and line[-1].endswith(", background purging"), (
+        assert ", jemalloc 5." in line[-1] and ", background purging," in line[-1], (
             "the startup line does not say jemalloc with background purging: %s" % line[-1])
     else:
-        assert line[-1].endswith(", glibc malloc, one arena"), line[-1]
+        assert ", glibc malloc, one arena," in line[-1], line[-1]
+
+
+def test_startup_line_names_the_gcmsiv_implementation(server):
+    """Values are sealed with AES-256-GCM-SIV by src/crypto/gcmsiv.c where the
+    CPU has AES-NI and PCLMULQDQ (every x86-64 CPU of the last decade), by
+    libgcrypt elsewhere; the startup line says which."""
+    line = [ln for ln in server.log_text().splitlines() if ln.startswith("dstore: node ")]
+    assert line, "no startup line:\n%s" % server.log_tail()
+    with open("/proc/cpuinfo") as f:
+        flags = next((ln.split() for ln in f if ln.startswith("flags")), [])
+    want = "AES-NI" if ("aes" in flags and "pclmulqdq" in flags) else "libgcrypt"
+    assert line[-1].endswith(", GCM-SIV on %s" % want), line[-1]
 
 
 def test_help_mentions_every_flag():
