@@ -138,28 +138,26 @@ static GCMSIV_TARGET void pv_init(polyval *p, __m128i h) {
     p->n = 0;
 }
 
+/* Absorbs the k blocks at d (k = 8, 4 or 1, a constant where inlined):
+ * s' = dot(s ^ X1, Hk) ^ dot(X2, Hk-1) ^ ... ^ dot(Xk, H1), one reduction. */
+static inline GCMSIV_TARGET __m128i pv_group(__m128i s, const uint8_t *d, const __m128i *h, int k) {
+    __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
+    clmul_acc(_mm_xor_si128(s, _mm_loadu_si128((const __m128i *)d)), h[k - 1], &lo, &mid, &hi);
+#pragma GCC unroll 7
+    for (int j = 1; j < k; j++)
+        clmul_acc(_mm_loadu_si128((const __m128i *)(d + 16 * j)), h[k - 1 - j], &lo, &mid, &hi);
+    return reduce(lo, mid, hi);
+}
+
 /* Absorbs nblocks whole blocks. */
 static GCMSIV_TARGET void pv_blocks(polyval *p, const uint8_t *d, size_t nblocks) {
     __m128i s = p->s;
-    for (; nblocks >= 8; nblocks -= 8, d += 128) {
-        __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-        clmul_acc(_mm_xor_si128(s, _mm_loadu_si128((const __m128i *)d)), p->h[7], &lo, &mid, &hi);
-#pragma GCC unroll 7
-        for (int j = 1; j < 8; j++)
-            clmul_acc(_mm_loadu_si128((const __m128i *)(d + 16 * j)), p->h[7 - j], &lo, &mid, &hi);
-        s = reduce(lo, mid, hi);
-    }
+    for (; nblocks >= 8; nblocks -= 8, d += 128) s = pv_group(s, d, p->h, 8);
     if (nblocks >= 4) {
-        __m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-        clmul_acc(_mm_xor_si128(s, _mm_loadu_si128((const __m128i *)d)), p->h[3], &lo, &mid, &hi);
-#pragma GCC unroll 3
-        for (int j = 1; j < 4; j++)
-            clmul_acc(_mm_loadu_si128((const __m128i *)(d + 16 * j)), p->h[3 - j], &lo, &mid, &hi);
-        s = reduce(lo, mid, hi);
+        s = pv_group(s, d, p->h, 4);
         nblocks -= 4, d += 64;
     }
-    for (; nblocks; nblocks--, d += 16)
-        s = dot(_mm_xor_si128(s, _mm_loadu_si128((const __m128i *)d)), p->h[0]);
+    for (; nblocks; nblocks--, d += 16) s = pv_group(s, d, p->h, 1);
     p->s = s;
 }
 

@@ -462,7 +462,9 @@ static void bench(size_t size) {
         if (crypto_open(&out, K1, aad, strlen(aad), env.data, env.len)) T_FAIL("open failed");
     }
     uint64_t t2 = ds_now_us();
-    printf("  bench %5zu bytes, %-9s: seal %.2f us, open %.2f us\n", size, crypto_gcmsiv_impl(),
+    /* crypto.c hands texts of 2 KiB and more to libgcrypt whatever the CPU */
+    const char *impl = size >= 2048 ? "libgcrypt" : crypto_gcmsiv_impl();
+    printf("  bench %5zu bytes, %-9s: seal %.2f us, open %.2f us\n", size, impl,
            (double)(t1 - t0) / iters, (double)(t2 - t1) / iters);
     ds_buf_free(&env), ds_buf_free(&out);
     ds_free(pt);
