@@ -25,10 +25,16 @@ static void request_id(char out[37]) {
         crypto_nonce(&base, sizeof base);
         base |= 1;
     }
-    uint64_t hi = base, lo = ++seq;
-    snprintf(out, 37, "%08X-%04X-%04X-%04X-%04X%08X", (unsigned)(hi >> 32),
-             (unsigned)(hi >> 16) & 0xffff, (unsigned)hi & 0xffff, (unsigned)(lo >> 48) & 0xffff,
-             (unsigned)(lo >> 32) & 0xffff, (unsigned)lo);
+    /* the 32 hex digits of base, then seq, in the 8-4-4-4-12 layout of a
+     * UUID; written by hand: snprintf was 1% of a GetItem's CPU */
+    static const char hex[] = "0123456789ABCDEF";
+    uint64_t v[2] = {base, ++seq};
+    char *o = out;
+    for (int i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20) *o++ = '-';
+        *o++ = hex[(v[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    }
+    *o = 0;
 }
 
 static void respond(http_request *req, int status, ds_buf *body) {

@@ -15,6 +15,7 @@ Docs:
 import datetime
 import http.client
 import json
+import re
 
 import botocore.auth
 import botocore.awsrequest
@@ -38,8 +39,13 @@ def test_list_tables_works_and_has_request_id(ddb):
     assert isinstance(r["TableNames"], list)
     md = r["ResponseMetadata"]
     assert md["HTTPStatusCode"] == 200
-    # x-amzn-RequestId is in every response (Error handling, Error components example).
+    # x-amzn-RequestId is in every response (Error handling, Error components example),
+    # one per request: ours are UUID-shaped, a per-thread random base and a counter.
     assert md.get("RequestId"), md
+    ids = [md["RequestId"]] + [ddb.list_tables()["ResponseMetadata"]["RequestId"] for _ in range(3)]
+    for rid in ids:
+        assert re.fullmatch(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}", rid), rid
+    assert len(set(ids)) == len(ids), ids
 
 
 def test_raw_request_content_type_and_json(server):
