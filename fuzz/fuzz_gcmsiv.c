@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int r2 = crypto_open(&o2, key, NULL, 0, data, size);
     crypto_use_libgcrypt(0);
     int r1 = crypto_open(&o1, key, NULL, 0, data, size);
-    if (r1 != r2 || (r1 == DS_OK && (o1.len != o2.len || memcmp(o1.data, o2.data, o1.len)))) abort();
+    if (r1 != r2 || (r1 == DS_OK && (o1.len != o2.len || memcmp(o1.data, o2.data, o1.len))))
+        abort();
     ds_buf_free(&o1), ds_buf_free(&o2);
     ds_free(c1), ds_free(c2), ds_free(back);
     return 0;

@@ -282,7 +282,8 @@ const char *crypto_gcmsiv_impl(void) {
 static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                     const void *a2, size_t a2len, const void *pt, size_t ptlen, void *ct,
                     uint8_t tag[16]) {
-    if (siv_fast && ptlen < SIV_FAST_MAX) return gcmsiv_seal(key, nonce, a1, a1len, a2, a2len, pt, ptlen, ct, tag);
+    if (siv_fast && ptlen < SIV_FAST_MAX)
+        return gcmsiv_seal(key, nonce, a1, a1len, a2, a2len, pt, ptlen, ct, tag);
     gcry_cipher_hd_t h;
     uint8_t dummy = 0;
     int rc = siv_begin(&h, key, nonce, a1, a1len, a2, a2len);
@@ -297,7 +298,8 @@ static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *
 static int siv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                     const void *a2, size_t a2len, const void *ct, size_t ctlen,
                     const uint8_t tag[16], void *pt) {
-    if (siv_fast && ctlen < SIV_FAST_MAX) return gcmsiv_open(key, nonce, a1, a1len, a2, a2len, ct, ctlen, tag, pt);
+    if (siv_fast && ctlen < SIV_FAST_MAX)
+        return gcmsiv_open(key, nonce, a1, a1len, a2, a2len, ct, ctlen, tag, pt);
     gcry_cipher_hd_t h;
     uint8_t dummy = 0;
     int rc = siv_begin(&h, key, nonce, a1, a1len, a2, a2len);

@@ -66,6 +66,7 @@ static GCMSIV_TARGET void aes256_expand(aes256 *a, __m128i k0, __m128i k1) {
     __m128i *rk = a->rk;
     rk[0] = k0;
     rk[1] = k1;
+    /* clang-format off */
 #define EVEN(i, rcon)                                                                   \
     rk[i] = _mm_xor_si128(prefix_xor(rk[i - 2]),                                        \
                           _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
@@ -81,6 +82,7 @@ static GCMSIV_TARGET void aes256_expand(aes256 *a, __m128i k0, __m128i k1) {
     EVEN(14, 0x40);
 #undef EVEN
 #undef ODD
+    /* clang-format on */
 }
 
 /* Encrypts b[0..n) in place, the n blocks interleaved round by round so the
@@ -88,14 +90,17 @@ static GCMSIV_TARGET void aes256_expand(aes256 *a, __m128i k0, __m128i k1) {
 static inline GCMSIV_TARGET void aes256_enc(const aes256 *a, __m128i *b, int n) {
     /* unrolled whole, so that b stays in registers */
 #pragma GCC unroll 8
-    for (int j = 0; j < n; j++) b[j] = _mm_xor_si128(b[j], a->rk[0]);
+    for (int j = 0; j < n; j++)
+        b[j] = _mm_xor_si128(b[j], a->rk[0]);
 #pragma GCC unroll 13
     for (int i = 1; i < 14; i++) {
 #pragma GCC unroll 8
-        for (int j = 0; j < n; j++) b[j] = _mm_aesenc_si128(b[j], a->rk[i]);
+        for (int j = 0; j < n; j++)
+            b[j] = _mm_aesenc_si128(b[j], a->rk[i]);
     }
 #pragma GCC unroll 8
-    for (int j = 0; j < n; j++) b[j] = _mm_aesenclast_si128(b[j], a->rk[14]);
+    for (int j = 0; j < n; j++)
+        b[j] = _mm_aesenclast_si128(b[j], a->rk[14]);
 }
 
 /* ---- POLYVAL ------------------------------------------------------------- */
@@ -108,11 +113,12 @@ typedef struct {
 } polyval;
 
 /* Adds the unreduced product a * b into lo, mid, hi. */
-static inline GCMSIV_TARGET void clmul_acc(__m128i a, __m128i b, __m128i *lo, __m128i *mid, __m128i *hi) {
+static inline GCMSIV_TARGET void clmul_acc(__m128i a, __m128i b, __m128i *lo, __m128i *mid,
+                                           __m128i *hi) {
     *lo = _mm_xor_si128(*lo, _mm_clmulepi64_si128(a, b, 0x00));
     *hi = _mm_xor_si128(*hi, _mm_clmulepi64_si128(a, b, 0x11));
-    *mid = _mm_xor_si128(*mid, _mm_xor_si128(_mm_clmulepi64_si128(a, b, 0x01),
-                                             _mm_clmulepi64_si128(a, b, 0x10)));
+    *mid = _mm_xor_si128(
+        *mid, _mm_xor_si128(_mm_clmulepi64_si128(a, b, 0x01), _mm_clmulepi64_si128(a, b, 0x10)));
 }
 
 /* (hi * x^128 + mid * x^64 + lo) * x^-128 mod the POLYVAL modulus. */
@@ -133,7 +139,8 @@ static inline GCMSIV_TARGET __m128i dot(__m128i a, __m128i b) {
 
 static GCMSIV_TARGET void pv_init(polyval *p, __m128i h) {
     p->h[0] = h;
-    for (int k = 1; k < 8; k++) p->h[k] = dot(p->h[k - 1], h);
+    for (int k = 1; k < 8; k++)
+        p->h[k] = dot(p->h[k - 1], h);
     p->s = _mm_setzero_si128();
     p->n = 0;
 }
@@ -152,12 +159,14 @@ static inline GCMSIV_TARGET __m128i pv_group(__m128i s, const uint8_t *d, const 
 /* Absorbs nblocks whole blocks. */
 static GCMSIV_TARGET void pv_blocks(polyval *p, const uint8_t *d, size_t nblocks) {
     __m128i s = p->s;
-    for (; nblocks >= 8; nblocks -= 8, d += 128) s = pv_group(s, d, p->h, 8);
+    for (; nblocks >= 8; nblocks -= 8, d += 128)
+        s = pv_group(s, d, p->h, 8);
     if (nblocks >= 4) {
         s = pv_group(s, d, p->h, 4);
         nblocks -= 4, d += 64;
     }
-    for (; nblocks; nblocks--, d += 16) s = pv_group(s, d, p->h, 1);
+    for (; nblocks; nblocks--, d += 16)
+        s = pv_group(s, d, p->h, 1);
     p->s = s;
 }
 
@@ -199,9 +208,10 @@ typedef struct {
 } msg;
 
 /* Derives the message keys of (key, nonce) into m and absorbs the AAD. */
-static GCMSIV_TARGET void msg_begin(msg *m, const uint8_t key[32], const uint8_t nonce[12], const void *a1,
-                        size_t a1len, const void *a2, size_t a2len) {
-    __m128i k0 = _mm_loadu_si128((const __m128i *)key), k1 = _mm_loadu_si128((const __m128i *)(key + 16));
+static GCMSIV_TARGET void msg_begin(msg *m, const uint8_t key[32], const uint8_t nonce[12],
+                                    const void *a1, size_t a1len, const void *a2, size_t a2len) {
+    __m128i k0 = _mm_loadu_si128((const __m128i *)key),
+            k1 = _mm_loadu_si128((const __m128i *)(key + 16));
     __m128i same = _mm_and_si128(_mm_cmpeq_epi8(k0, tl_kg.k[0]), _mm_cmpeq_epi8(k1, tl_kg.k[1]));
     if (!tl_kg.valid || _mm_movemask_epi8(same) != 0xffff) {
         aes256_expand(&tl_kg.aes, k0, k1);
@@ -212,7 +222,8 @@ static GCMSIV_TARGET void msg_begin(msg *m, const uint8_t key[32], const uint8_t
     memcpy(nb + 4, nonce, 12);
     __m128i base = _mm_loadu_si128((const __m128i *)nb), b[6];
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) b[i] = _mm_or_si128(base, _mm_cvtsi32_si128(i));
+    for (int i = 0; i < 6; i++)
+        b[i] = _mm_or_si128(base, _mm_cvtsi32_si128(i));
     aes256_enc(&tl_kg.aes, b, 6);
     aes256_expand(&m->enc, _mm_unpacklo_epi64(b[2], b[3]), _mm_unpacklo_epi64(b[4], b[5]));
     pv_init(&m->pv, _mm_unpacklo_epi64(b[0], b[1]));
@@ -223,7 +234,8 @@ static GCMSIV_TARGET void msg_begin(msg *m, const uint8_t key[32], const uint8_t
 }
 
 /* Finishes POLYVAL (text already absorbed) and returns the tag. */
-static GCMSIV_TARGET __m128i msg_tag(msg *m, const uint8_t nonce[12], size_t aadlen, size_t textlen) {
+static GCMSIV_TARGET __m128i msg_tag(msg *m, const uint8_t nonce[12], size_t aadlen,
+                                     size_t textlen) {
     pv_pad(&m->pv);
     uint8_t lens[16];
     uint64_t abits = (uint64_t)aadlen * 8, tbits = (uint64_t)textlen * 8;
@@ -255,20 +267,23 @@ static GCMSIV_TARGET void ctr_xor(const aes256 *k, __m128i tag, const uint8_t *i
         if (n >= 128) {
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++)
-                _mm_storeu_si128((__m128i *)(out + 16 * j),
-                                 _mm_xor_si128(b[j], _mm_loadu_si128((const __m128i *)(in + 16 * j))));
+                _mm_storeu_si128(
+                    (__m128i *)(out + 16 * j),
+                    _mm_xor_si128(b[j], _mm_loadu_si128((const __m128i *)(in + 16 * j))));
             n -= 128, in += 128, out += 128;
             continue;
         }
         uint8_t ks[128];
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) _mm_storeu_si128((__m128i *)(ks + 16 * j), b[j]);
+        for (int j = 0; j < 8; j++)
+            _mm_storeu_si128((__m128i *)(ks + 16 * j), b[j]);
         size_t i = 0;
         for (; i + 16 <= n; i += 16)
             _mm_storeu_si128((__m128i *)(out + i),
                              _mm_xor_si128(_mm_loadu_si128((const __m128i *)(ks + i)),
                                            _mm_loadu_si128((const __m128i *)(in + i))));
-        for (; i < n; i++) out[i] = in[i] ^ ks[i];
+        for (; i < n; i++)
+            out[i] = in[i] ^ ks[i];
         crypto_wipe(ks, sizeof ks);
         break;
     }
@@ -277,9 +292,9 @@ static GCMSIV_TARGET void ctr_xor(const aes256 *k, __m128i tag, const uint8_t *i
 
 #define MAX_LEN (1ULL << 36) /* RFC 8452: plaintext and AAD at most 2^36 bytes */
 
-GCMSIV_TARGET int gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
-                  const void *a2, size_t a2len, const void *pt, size_t ptlen, void *ct,
-                  uint8_t tag[16]) {
+GCMSIV_TARGET int gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1,
+                              size_t a1len, const void *a2, size_t a2len, const void *pt,
+                              size_t ptlen, void *ct, uint8_t tag[16]) {
     if ((uint64_t)ptlen > MAX_LEN || (uint64_t)a1len + a2len > MAX_LEN) return DS_ECRYPTO;
     msg m;
     msg_begin(&m, key, nonce, a1, a1len, a2, a2len);
@@ -291,9 +306,9 @@ GCMSIV_TARGET int gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], co
     return 0;
 }
 
-GCMSIV_TARGET int gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
-                  const void *a2, size_t a2len, const void *ct, size_t ctlen,
-                  const uint8_t tag[16], void *pt) {
+GCMSIV_TARGET int gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1,
+                              size_t a1len, const void *a2, size_t a2len, const void *ct,
+                              size_t ctlen, const uint8_t tag[16], void *pt) {
     if ((uint64_t)ctlen > MAX_LEN || (uint64_t)a1len + a2len > MAX_LEN) return DS_ECRYPTO;
     msg m;
     msg_begin(&m, key, nonce, a1, a1len, a2, a2len);
@@ -312,7 +327,9 @@ GCMSIV_TARGET int gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], co
 
 #else /* not x86-64: libgcrypt does it all */
 
-int gcmsiv_available(void) { return 0; }
+int gcmsiv_available(void) {
+    return 0;
+}
 
 int gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                 const void *a2, size_t a2len, const void *pt, size_t ptlen, void *ct,
@@ -323,8 +340,8 @@ int gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, 
 }
 
 int gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
-                const void *a2, size_t a2len, const void *ct, size_t ctlen,
-                const uint8_t tag[16], void *pt) {
+                const void *a2, size_t a2len, const void *ct, size_t ctlen, const uint8_t tag[16],
+                void *pt) {
     (void)key, (void)nonce, (void)a1, (void)a1len, (void)a2, (void)a2len;
     (void)ct, (void)ctlen, (void)tag, (void)pt;
     return DS_ECRYPTO;

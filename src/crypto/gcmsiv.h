@@ -30,7 +30,7 @@ int gcmsiv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, 
  * DS_ECORRUPT with pt zeroed if the tag does not verify. Only when
  * gcmsiv_available(). */
 int gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
-                const void *a2, size_t a2len, const void *ct, size_t ctlen,
-                const uint8_t tag[16], void *pt);
+                const void *a2, size_t a2len, const void *ct, size_t ctlen, const uint8_t tag[16],
+                void *pt);
 
 #endif

@@ -274,7 +274,8 @@ TEST(gcmsiv_fast_matches_libgcrypt) {
         if (n) {
             c1[round % n] ^= (uint8_t)(1u << (round % 8));
             memset(back, 0x55, n);
-            CHECK_EQ_INT(gcmsiv_open(key, nonce, aad, a1, aad + a1, a2, c1, n, t1, back), DS_ECORRUPT);
+            CHECK_EQ_INT(gcmsiv_open(key, nonce, aad, a1, aad + a1, a2, c1, n, t1, back),
+                         DS_ECORRUPT);
             for (size_t i = 0; i < n; i++)
                 if (back[i]) T_FAIL("length %zu: byte %zu not wiped", n, i);
         }
