@@ -1199,6 +1199,9 @@ def write_report(path, mode, m, info, rows, missing, order, mem, profiles, start
     return text
 
 
+NOTES_BEGIN, NOTES_END = "<!-- bench notes: kept by bench/run.py -->", "<!-- end of bench notes -->"
+
+
 def update_readme(report_path, rows, missing, order, mem):
     readme = os.path.join(ROOT, "README.md")
     with open(readme) as f:
@@ -1224,9 +1227,14 @@ def update_readme(report_path, rows, missing, order, mem):
            "To judge a change, compare with `bench/ab.py`, not two `make bench` runs: this machine's speed drifts",
            "by ±25% within minutes, and alternating 3-second runs between two loaded servers (A B B A ...) lets a",
            "slow minute hit both. Session 6 found a 5-20% \"gain\" of one malloc setting in sequential runs that",
-           "was nothing when interleaved ([2026-11-23-session6.md](bench/results/2026-11-23-session6.md)).", ""]
-    new = "\n".join(sec)
+           "was nothing when interleaved ([2026-11-23-session6.md](bench/results/2026-11-23-session6.md)).", "", ""]
     start = text.find("\n## Benchmarks\n")
+    # what people wrote between NOTES_BEGIN and NOTES_END (earlier runs, experiments) is kept,
+    # right after the first paragraph
+    nb, ne = text.find(NOTES_BEGIN, start), text.find(NOTES_END, start)
+    if start >= 0 and 0 <= nb < ne:
+        sec[3:3] = ["", text[nb:ne + len(NOTES_END)]]
+    new = "\n".join(sec)
     if start >= 0:
         nxt = text.find("\n## ", start + 5)
         text = text[:start + 1] + new + (text[nxt + 1:] if nxt >= 0 else "")
