@@ -1,4 +1,6 @@
-/* crypto.c -- libgcrypt behind dStore's crypto API (see crypto.h).
+/* crypto.c -- libgcrypt behind dStore's crypto API (see crypto.h), and the
+ * switch that sends short GCM-SIV texts to gcmsiv.c instead (siv_seal,
+ * siv_open).
  *
  * Notes on libgcrypt's GCM-SIV mode (1.10), learned from its
  * cipher-gcm-siv.c and relied on below:

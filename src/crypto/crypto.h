@@ -17,10 +17,12 @@
  * Threads: every function may be called from any thread at any time.
  * crypto_init() is idempotent; the other functions call it themselves the
  * first time, and abort the process if libgcrypt is unusable (call
- * crypto_init() at start-up to get that as an error instead). Encryption
- * keeps one libgcrypt cipher handle per thread, opened on first use and
- * closed when the thread exits; the key is set on every call, so one handle
- * serves any number of keys. Envelope nonces are drawn from
+ * crypto_init() at start-up to get that as an error instead). GCM-SIV of
+ * texts below 2 KiB runs in gcmsiv.c (AES-NI and PCLMULQDQ, where the CPU
+ * has them), which keeps the AES schedule of the last key per thread; the
+ * rest runs on one libgcrypt cipher handle per thread, opened on first use
+ * and closed when the thread exits; the key is set on every call, so one
+ * handle serves any number of keys. Envelope nonces are drawn from
  * gcry_create_nonce in 4 KB batches per thread (a batch is discarded after
  * fork), which makes a seal cost about what an open costs.
  *

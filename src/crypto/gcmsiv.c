@@ -26,8 +26,10 @@
  * a time.
  *
  * The key-generating key's AES schedule is kept per thread for the last key
- * used (a tenant's data key: the same for every item of a Scan page). The
- * per-message keys live on the stack and are wiped before returning.
+ * used (a tenant's data key: the same for every item of a Scan page) until
+ * the thread uses another key or exits (it is not wiped then, as libgcrypt's
+ * per-thread handles are not). The per-message keys live on the stack and are
+ * wiped before returning.
  */
 #include "crypto/gcmsiv.h"
 
