@@ -207,6 +207,11 @@ static void test_handler(http_request *req, void *ud) {
     (void)ud;
     if (ds_slice_eq(req->path, "/slow")) return start_async(req, 250);
     if (ds_slice_eq(req->path, "/async")) return start_async(req, 0);
+    if (req->path.len > 7 && !memcmp(req->path.p, "/block/", 7)) { /* holds the loop thread */
+        msleep(atoi(req->path.p + 7));
+        http_respond(req, 200, "text/plain", NULL, 0, "blocked", 7);
+        return;
+    }
     if (ds_slice_eq(req->path, "/head")) {
         http_respond(req, 200, "text/plain", NULL, 0, "hello", 5);
         return;
@@ -338,6 +343,46 @@ TEST(pipelining_answers_in_order) {
     CHECK(body_has(&r, "method=POST path=/b ") && body_has(&r, "body=xyz"));
     tresp_free(&r);
     tc_close(c);
+    http_server_stop(s);
+}
+
+/* Responses wait for the end of their event batch (http.c), but no longer than
+ * FLUSH_US into it: ten 20 ms requests that land in one batch must not hold
+ * the first answer for all 200 ms. */
+TEST(deferred_output_flushed_within_a_long_batch) {
+    http_config cfg = {.threads = 1};
+    http_server *s = start(&cfg);
+    int port = http_server_port(s);
+    tc *z = tc_open(port), *c[10];
+    for (int i = 0; i < 10; i++) c[i] = tc_open(port);
+    tresp r;
+    CHECK_EQ_INT(tc_roundtrip(c[0], "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", &r), 200);
+    tresp_free(&r); /* every connection is accepted before the loop is held */
+    for (int i = 1; i < 10; i++) {
+        CHECK_EQ_INT(tc_roundtrip(c[i], "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", &r), 200);
+        tresp_free(&r);
+    }
+    CHECK(!tc_send(z, "GET /block/60 HTTP/1.1\r\nHost: h\r\n\r\n"));
+    msleep(20); /* the loop is inside /block/60: the ten below queue up for one batch */
+    for (int i = 0; i < 10; i++) CHECK(!tc_send(c[i], "GET /block/20 HTTP/1.1\r\nHost: h\r\n\r\n"));
+    CHECK(!tc_read(z, &r, 0));
+    CHECK_EQ_STR(r.body, "blocked");
+    tresp_free(&r);
+    uint64_t t0 = ds_now_ms();
+    struct pollfd pfd[10];
+    for (int i = 0; i < 10; i++) pfd[i] = (struct pollfd){c[i]->fd, POLLIN, 0};
+    CHECK(poll(pfd, 10, 5000) > 0);
+    uint64_t first = ds_now_ms() - t0;
+    /* one handler's 20 ms plus slack; all ten would be 200 ms */
+    if (first >= 120) T_FAIL("the first answer of the batch came after %llu ms",
+                             (unsigned long long)first);
+    for (int i = 0; i < 10; i++) {
+        CHECK(!tc_read(c[i], &r, 0));
+        CHECK_EQ_STR(r.body, "blocked");
+        tresp_free(&r);
+        tc_close(c[i]);
+    }
+    tc_close(z);
     http_server_stop(s);
 }
 
