@@ -245,6 +245,14 @@ class Tenant:
         return self.server.client(dc.Basic(self.key, self.secret))
 
 
+def syncshim():
+    """build/tests/syncshim.so (tests/e2e/syncshim.c), for LD_PRELOAD: records what each WAL
+    fsync made durable (SYNCSHIM_JOURNAL) and can make each one slower (SYNCSHIM_DELAY_MS)."""
+    path = os.path.join(os.path.dirname(DSTORE_BIN), "tests", "syncshim.so")
+    assert os.path.isfile(path), "%s is missing: `make test` builds it" % path
+    return path
+
+
 def create_tenant(server, name=None):
     name = name or unique("tn")
     admin = server.admin()

@@ -15,6 +15,7 @@ import concurrent.futures
 import boto3
 import botocore.config
 
+from conftest import syncshim
 from ddb_fixtures import *  # noqa: F401,F403
 
 KB = 1024
@@ -142,7 +143,11 @@ def test_attribute_name_rules(ddb, ddb_raw, make_table):
 def test_over_max_inflight_is_throttled_and_loses_nothing(fresh_server):
     # Error handling (developer guide): throttling is ProvisionedThroughputExceededException,
     # HTTP 400, which the SDKs retry with backoff. A throttled write must change nothing.
-    s = fresh_server(extra_args=["--max-inflight", "2", "--threads", "2"])
+    # Each WAL fsync takes 50 ms, so writes stay in flight long enough for a third to find two
+    # ahead of it: without the delay, whether 64 Python threads ever had three at the server at
+    # once depended on the machine's load, and on a busy one they did not.
+    s = fresh_server(extra_args=["--max-inflight", "2", "--threads", "2"],
+                     env={"LD_PRELOAD": syncshim(), "SYNCSHIM_DELAY_MS": "50"})
     c = boto3.client("dynamodb", endpoint_url="http://%s:%d" % s.addr, region_name="us-east-1",
                      aws_access_key_id=s.dev_key, aws_secret_access_key=s.dev_secret,
                      config=botocore.config.Config(retries={"max_attempts": 1},

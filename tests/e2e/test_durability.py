@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dstore_client as dc
-from conftest import HOST, create_tenant
+from conftest import HOST, create_tenant, syncshim
 
 
 def hammer(server, table, prefix, seconds=2.0, nthreads=4):
@@ -209,13 +209,6 @@ def test_durability_value_checked(tmp_path):
 
 
 # ---- a power cut, simulated: build/tests/syncshim.so (tests/e2e/syncshim.c)
-
-def syncshim():
-    from conftest import DSTORE_BIN
-    path = os.path.join(os.path.dirname(DSTORE_BIN), "tests", "syncshim.so")
-    assert os.path.isfile(path), "%s is missing: `make test` builds it" % path
-    return path
-
 
 def cut_power(server, journal):
     """After a SIGKILL: cuts every write-ahead log file back to the bytes its
