@@ -356,9 +356,7 @@ TEST(deferred_output_flushed_within_a_long_batch) {
     tc *z = tc_open(port), *c[10];
     for (int i = 0; i < 10; i++) c[i] = tc_open(port);
     tresp r;
-    CHECK_EQ_INT(tc_roundtrip(c[0], "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", &r), 200);
-    tresp_free(&r); /* every connection is accepted before the loop is held */
-    for (int i = 1; i < 10; i++) {
+    for (int i = 0; i < 10; i++) { /* every connection is accepted before the loop is held */
         CHECK_EQ_INT(tc_roundtrip(c[i], "GET /fixed HTTP/1.1\r\nHost: h\r\n\r\n", &r), 200);
         tresp_free(&r);
     }
