@@ -481,7 +481,7 @@ static int run(int argc, char **argv, role ro) {
     if (has_data) printf(", block cache %.0f MiB", mib(cfg.cache_size));
     char alloc[96];
     alloc_describe(alloc, sizeof alloc);
-    printf(", %s, GCM-SIV on %s\n", alloc, crypto_gcmsiv_impl());
+    printf(", %s, GCM-SIV on %s\n", alloc, crypto_gcmsiv_impl(0)); /* item-sized texts */
     if (token_origin && !strcmp(token_origin, "in DATA/admin.token"))
         printf("dstore: admin token in %s/admin.token\n", cfg.data);
     else if (token_origin)

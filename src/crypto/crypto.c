@@ -276,15 +276,18 @@ void crypto_use_libgcrypt(int on) {
     siv_fast = !on && gcmsiv_available();
 }
 
-const char *crypto_gcmsiv_impl(void) {
+/* Whether a text of len bytes goes to gcmsiv.c. */
+static int siv_fast_for(size_t len) { return siv_fast && len < SIV_FAST_MAX; }
+
+const char *crypto_gcmsiv_impl(size_t len) {
     crypto_ensure();
-    return siv_fast ? "AES-NI" : "libgcrypt";
+    return siv_fast_for(len) ? "AES-NI" : "libgcrypt";
 }
 
 static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                     const void *a2, size_t a2len, const void *pt, size_t ptlen, void *ct,
                     uint8_t tag[16]) {
-    if (siv_fast && ptlen < SIV_FAST_MAX)
+    if (siv_fast_for(ptlen))
         return gcmsiv_seal(key, nonce, a1, a1len, a2, a2len, pt, ptlen, ct, tag);
     gcry_cipher_hd_t h;
     uint8_t dummy = 0;
@@ -300,7 +303,7 @@ static int siv_seal(const uint8_t key[32], const uint8_t nonce[12], const void *
 static int siv_open(const uint8_t key[32], const uint8_t nonce[12], const void *a1, size_t a1len,
                     const void *a2, size_t a2len, const void *ct, size_t ctlen,
                     const uint8_t tag[16], void *pt) {
-    if (siv_fast && ctlen < SIV_FAST_MAX)
+    if (siv_fast_for(ctlen))
         return gcmsiv_open(key, nonce, a1, a1len, a2, a2len, ct, ctlen, tag, pt);
     gcry_cipher_hd_t h;
     uint8_t dummy = 0;

@@ -131,10 +131,10 @@ int crypto_gcmsiv_open(const uint8_t key[32], const uint8_t nonce[12], const voi
  * for texts below 2 KiB where the CPU has them, else on libgcrypt; both give
  * the same bytes. crypto_use_libgcrypt(1) forces libgcrypt for the whole
  * process (tests compare the two; not thread-safe against concurrent seals),
- * 0 goes back. crypto_gcmsiv_impl() names what short texts use ("AES-NI" or
- * "libgcrypt"), a static string. */
+ * 0 goes back. crypto_gcmsiv_impl(len) names what a text of len bytes uses
+ * ("AES-NI" or "libgcrypt"), a static string. */
 void crypto_use_libgcrypt(int on);
-const char *crypto_gcmsiv_impl(void);
+const char *crypto_gcmsiv_impl(size_t len);
 
 /* ---- the sealed envelope (layout above) ---------------------------------- */
 
