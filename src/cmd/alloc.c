@@ -1,7 +1,7 @@
 /* alloc.c -- the process's memory allocator.
  *
  * dStore links jemalloc (Makefile: MALLOC=jemalloc, the default). The reason
- * is RocksDB's block cache: its blocks (16 KiB data blocks of varying size,
+ * is RocksDB's block cache: its blocks (~11.5 KiB data blocks of varying size,
  * index blocks of ~80 KiB, filter blocks of up to 2 MiB) are allocated and
  * freed all the time, interleaved with everything else, and glibc's malloc
  * kept the holes between live blocks: its free memory grew by ~8 MB per
