@@ -12,15 +12,23 @@
  *   12      var   partition key component (below)
  *   ..      var   sort key component (tables with a sort key only)
  *
- * INDEX CF key (one entry per item; value = the 4-byte big-endian hash):
+ * INDEX CF key (one entry per item):
  *
  *   OFFSET  SIZE  DESCRIPTION
  *   0       8     table id, u64 big-endian
  *   8       var   partition key component
  *   ..      var   sort key component (tables with a sort key only)
  *
- * It orders a table's items by key (for listing by key prefix); the hash in
- * the value finds the DATA key.
+ * and value (KEYCODEC_INDEX_VALUE_LEN bytes):
+ *
+ *   0       4     hash, u32 big-endian: with the key, it makes the DATA key
+ *   4       4     length of the item's DATA value, u32 big-endian
+ *
+ * It orders a table's items by key (for listing by key prefix). The length
+ * lets a write learn whether an item exists and how large it is from this
+ * small entry, not from the DATA block (replica.c). Entries written before
+ * the length was added hold the hash only (4 bytes); readers take both, and
+ * the next write of the item rewrites its entry with the length.
  *
  * Components are order-preserving (memcmp order of encodings == DynamoDB's
  * order of values) and self-delimiting (a component's end is found from its
@@ -76,6 +84,22 @@ int keycodec_data_key(ds_buf *out, uint64_t table_id, uint32_t hash, const key_p
 
 /* Appends the INDEX CF key for (table, pk, sk). Errors as keycodec_data_key. */
 int keycodec_index_key(ds_buf *out, uint64_t table_id, const key_part *pk, const key_part *sk);
+
+#define KEYCODEC_INDEX_VALUE_LEN 8
+#define KEYCODEC_INDEX_VALUE_LEN_V1 4 /* hash only */
+
+/* Whether vl is the length of an INDEX value (of either form). */
+static inline int keycodec_index_value_ok(size_t vl) {
+    return vl == KEYCODEC_INDEX_VALUE_LEN || vl == KEYCODEC_INDEX_VALUE_LEN_V1;
+}
+
+/* Fills the INDEX value of an item whose hash is hash and whose DATA value
+ * is vlen bytes. */
+static inline void keycodec_index_value(unsigned char v[KEYCODEC_INDEX_VALUE_LEN], uint32_t hash,
+                                        size_t vlen) {
+    ds_put_u32be(v, hash);
+    ds_put_u32be(v + 4, (uint32_t)vlen);
+}
 
 /* Resets lo and hi to [T] and [T+1]: every key of table T, in either CF, is
  * in [lo, hi). Table id UINT64_MAX is reserved (never allocated). */

@@ -8,16 +8,18 @@
  * GROUP_MAX_BYTES of new values go into one group; the rest wait for the
  * next, so one sync never carries an unbounded amount.
  *
- * Table statistics (item count, size) are kept exact by the writer: it reads
- * each key's previous value anyway (for conditions and for the counts) and
+ * Table statistics (item count, size) are kept exact by the writer: it learns
+ * whether each key exists and how long its stored value is (read_prior) and
  * writes the table's new totals into the same batch (META s/{id}).
  *
- * Every DATA entry has its INDEX entry (key and hash follow from the data
- * key): both are written, and deleted, in one batch. An interrupted
+ * Every DATA entry has its INDEX entry, which records the DATA value's length
+ * (keycodec.h): both are written, and deleted, in one batch. An interrupted
  * DELETE_SPAN (index entries gone, DATA not yet) leaves its copy marked
  * incomplete, and that copy is emptied again before anything is written to
- * it. So an overwrite, which finds the old DATA entry, writes DATA only: one
- * memtable insert per put instead of two.
+ * it. So the INDEX entry alone says whether an item exists and how large it
+ * is: a write that does not need the old item reads only that entry (tens of
+ * bytes, usually cached), not the DATA block that holds the old value; and an
+ * overwrite of the same length writes DATA only.
  *
  * Replication hooks (replica.h) are copied at the start of each group, under
  * the queue lock, so replica_set_hooks() only has to wait for the group in
@@ -79,7 +81,7 @@ typedef struct group {
     size_t ndrops;
     ds_op *opv[GROUP_MAX_OPS];
     unsigned char held[GROUP_MAX_OPS];
-    ds_buf old, plain, sealed, tmp;
+    ds_buf old, plain, sealed, tmp, ival;
     /* hooks of this group (copied under the queue lock) */
     replica_hooks h;
     void *hud;
@@ -136,7 +138,6 @@ static void apply_meta(group *g, const ds_op *op) {
     }
 }
 
-/* Evaluates one write into the batch. Returns the op's status. */
 /* Opens (decrypts) a stored DATA value of tb and decodes its item into a;
  * pt is scratch for the plaintext. */
 static int open_stored(const meta_table *tb, const void *key, size_t klen, const void *v,
@@ -146,13 +147,58 @@ static int open_stored(const meta_table *tb, const void *key, size_t klen, const
     return rc ? rc : item_decode(a, pt->data, pt->len, out);
 }
 
+/* What a write learns of the item it replaces. */
+typedef struct prior {
+    int exists;
+    size_t len;      /* the stored (sealed) DATA value's length, when exists */
+    int64_t indexed; /* the length its INDEX entry records; -1: none (4-byte entry) */
+} prior;
+
+/* Reads what a write of (dk, ik) to table tb replaces, from the INDEX entry;
+ * the DATA entry too, into g->old, only when need_item or when the INDEX
+ * entry predates the length. */
+static int read_prior(replica *r, group *g, const meta_table *tb, const void *dk, size_t dkl,
+                      const void *ik, size_t ikl, int need_item, prior *p) {
+    *p = (prior){0, 0, -1};
+    int rc = engine_batch_get(r->e, g->batch, ENGINE_CF_INDEX, ik, ikl, &g->ival);
+    if (rc == DS_ENOTFOUND) return DS_OK;
+    if (rc) return rc;
+    p->exists = 1;
+    if (g->ival.len == KEYCODEC_INDEX_VALUE_LEN)
+        p->len = ds_get_u32be(g->ival.data + 4), p->indexed = (int64_t)p->len;
+    else if (!keycodec_index_value_ok(g->ival.len))
+        rc = DS_ECORRUPT;
+    if (rc == DS_OK && (need_item || p->indexed < 0)) {
+        rc = engine_batch_get(r->e, g->batch, ENGINE_CF_DATA, dk, dkl, &g->old);
+        if (rc == DS_ENOTFOUND) rc = DS_ECORRUPT;
+        p->len = g->old.len;
+    }
+    if (rc == DS_ECORRUPT)
+        ds_error("an INDEX entry of table %llu has a bad value or no item",
+                 (unsigned long long)tb->id);
+    return rc;
+}
+
+/* Puts the INDEX entry of an item whose DATA value is vlen bytes, unless the
+ * entry there already says so. */
+static void index_put(group *g, const prior *p, const void *ik, size_t ikl, uint32_t hash,
+                      size_t vlen) {
+    if (p->exists && p->indexed == (int64_t)vlen) return;
+    unsigned char v[KEYCODEC_INDEX_VALUE_LEN];
+    keycodec_index_value(v, hash, vlen);
+    engine_batch_put(g->batch, ENGINE_CF_INDEX, ik, ikl, v, sizeof v);
+}
+
+/* Evaluates one write into the batch. Returns the op's status. */
 static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
     meta_table *tb = op->table;
     if (atomic_load(&tb->dropped)) return DS_ESTATE;
     const uint8_t *dkey = tb->tenant->data_key;
-    int rc = engine_batch_get(r->e, g->batch, ENGINE_CF_DATA, op->key.data, op->key.len, &g->old);
-    if (rc != DS_OK && rc != DS_ENOTFOUND) return rc;
-    int exists = rc == DS_OK;
+    prior p;
+    int rc = read_prior(r, g, tb, op->key.data, op->key.len, op->ikey.data, op->ikey.len,
+                        op->apply || op->want_old, &p);
+    if (rc) return rc;
+    int exists = p.exists;
     if (op->precond == DS_PRECOND_EXISTS && !exists) return DS_ENOTFOUND;
     if (op->precond == DS_PRECOND_NOT_EXISTS && exists) return DS_EEXIST;
 
@@ -170,7 +216,7 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
         new_item = NULL;
         if ((rc = op->apply(op, old_item, &new_item))) return rc;
     }
-    int64_t old_size = exists ? (int64_t)(op->key.len + g->old.len) : 0;
+    int64_t old_size = exists ? (int64_t)(op->key.len + p.len) : 0;
     if (op->is_delete || !new_item) {
         if (exists) {
             engine_batch_delete(g->batch, ENGINE_CF_DATA, op->key.data, op->key.len);
@@ -189,11 +235,7 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
         if (rc) return rc;
         engine_batch_put(g->batch, ENGINE_CF_DATA, op->key.data, op->key.len, g->sealed.data,
                          g->sealed.len);
-        if (!exists) { /* an overwrite's index entry is already there, unchanged */
-            unsigned char h[4];
-            ds_put_u32be(h, op->hash);
-            engine_batch_put(g->batch, ENGINE_CF_INDEX, op->ikey.data, op->ikey.len, h, 4);
-        }
+        index_put(g, &p, op->ikey.data, op->ikey.len, op->hash, g->sealed.len);
         d->count += exists ? 0 : 1;
         d->bytes += (int64_t)(op->key.len + g->sealed.len) - old_size;
         op->new_item = new_item;
@@ -208,14 +250,15 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
 /* Applies one mutation of table tb (its key already checked to be tb's):
  * sealed under this node's tenant key, DATA + INDEX entries, statistics. */
 static int apply_mut(replica *r, group *g, meta_table *tb, table_delta *d, const replica_mut *m) {
-    int rc = engine_batch_get(r->e, g->batch, ENGINE_CF_DATA, m->key, m->klen, &g->old);
-    if (rc != DS_OK && rc != DS_ENOTFOUND) return rc;
-    int exists = rc == DS_OK;
-    int64_t old_size = exists ? (int64_t)(m->klen + g->old.len) : 0;
     /* index key = table id | components (the data key without its hash) */
     ds_buf_reset(&g->tmp);
     ds_buf_append(&g->tmp, m->key, 8);
     ds_buf_append(&g->tmp, m->key + KEYCODEC_PREFIX_LEN, m->klen - KEYCODEC_PREFIX_LEN);
+    prior p;
+    int rc = read_prior(r, g, tb, m->key, m->klen, g->tmp.data, g->tmp.len, 0, &p);
+    if (rc) return rc;
+    int exists = p.exists;
+    int64_t old_size = exists ? (int64_t)(m->klen + p.len) : 0;
     if (!m->value) {
         if (exists) {
             engine_batch_delete(g->batch, ENGINE_CF_DATA, m->key, m->klen);
@@ -229,7 +272,7 @@ static int apply_mut(replica *r, group *g, meta_table *tb, table_delta *d, const
     rc = crypto_seal(&g->sealed, tb->tenant->data_key, m->key, m->klen, m->value, m->vlen);
     if (rc) return rc;
     engine_batch_put(g->batch, ENGINE_CF_DATA, m->key, m->klen, g->sealed.data, g->sealed.len);
-    if (!exists) engine_batch_put(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len, m->key + 8, 4);
+    index_put(g, &p, g->tmp.data, g->tmp.len, ds_get_u32be(m->key + 8), g->sealed.len);
     d->count += exists ? 0 : 1;
     d->bytes += (int64_t)(m->klen + g->sealed.len) - old_size;
     return DS_OK;
@@ -534,6 +577,7 @@ static void *writer_main(void *arg) {
     }
     engine_batch_free(g->batch);
     ds_buf_free(&g->old), ds_buf_free(&g->plain), ds_buf_free(&g->sealed), ds_buf_free(&g->tmp);
+    ds_buf_free(&g->ival);
     ds_buf_free(&g->mlog);
     ds_free(g->muts);
     ds_free(g->deltas);
@@ -622,7 +666,7 @@ int replica_list_where(replica *r, meta_table *tb, const ds_buf *lo, const ds_bu
     for (; engine_iter_valid(it); engine_iter_next(it)) {
         size_t kl, vl;
         const char *k = engine_iter_key(it, &kl), *v = engine_iter_value(it, &vl);
-        if (kl < 8 || vl != 4) {
+        if (kl < 8 || !keycodec_index_value_ok(vl)) {
             rc = DS_ECORRUPT;
             break;
         }
@@ -711,7 +755,7 @@ int replica_count_where(replica *r, const ds_buf *lo, const ds_buf *hi, replica_
         }
         size_t vl;
         const char *v = engine_iter_value(it, &vl);
-        if (vl != 4) {
+        if (!keycodec_index_value_ok(vl)) {
             rc = DS_ECORRUPT;
             break;
         }

@@ -217,22 +217,47 @@ TEST(preconditions_and_apply) {
     world_destroy(&w);
 }
 
-/* The table's INDEX entries (keycodec: table id | components -> hash). */
+/* The table's INDEX entries (keycodec: table id | components -> hash, DATA
+ * value length); each must record its DATA value's true length. */
 static int index_entries(world *w, meta_table *tb, uint32_t *hash_out) {
-    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT, dk = DS_BUF_INIT, dv = DS_BUF_INIT;
     keycodec_table_bounds(&lo, &hi, tb->id);
     engine_iter *it = engine_iter_new(w->e, ENGINE_CF_INDEX, lo.data, lo.len, hi.data, hi.len);
     int n = 0;
     for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
-        size_t vl;
-        const char *v = engine_iter_value(it, &vl);
-        CHECK_EQ_INT(vl, 4);
+        size_t kl, vl;
+        const char *k = engine_iter_key(it, &kl), *v = engine_iter_value(it, &vl);
+        CHECK_EQ_INT(vl, KEYCODEC_INDEX_VALUE_LEN);
         *hash_out = ds_get_u32be(v);
+        ds_buf_reset(&dk);
+        ds_buf_append(&dk, k, 8);
+        ds_buf_append(&dk, v, 4);
+        ds_buf_append(&dk, k + 8, kl - 8);
+        CHECK_EQ_INT(engine_get(w->e, ENGINE_CF_DATA, dk.data, dk.len, &dv), DS_OK);
+        CHECK_EQ_INT(ds_get_u32be(v + 4), dv.len);
         n++;
     }
     engine_iter_free(it);
-    ds_buf_free(&lo), ds_buf_free(&hi);
+    ds_buf_free(&lo), ds_buf_free(&hi), ds_buf_free(&dk), ds_buf_free(&dv);
     return n;
+}
+
+/* The table's statistics as the writer keeps them must equal a count of its
+ * DATA entries and their bytes (key + stored value). */
+static void check_stats(world *w, meta_table *tb) {
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+    keycodec_table_bounds(&lo, &hi, tb->id);
+    engine_iter *it = engine_iter_new(w->e, ENGINE_CF_DATA, lo.data, lo.len, hi.data, hi.len);
+    int64_t n = 0, bytes = 0;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
+        size_t kl, vl;
+        engine_iter_key(it, &kl), engine_iter_value(it, &vl);
+        n++, bytes += (int64_t)(kl + vl);
+    }
+    engine_iter_free(it);
+    ds_buf_free(&lo), ds_buf_free(&hi);
+    CHECK_EQ_INT(atomic_load(&tb->item_count), n);
+    CHECK_EQ_INT(atomic_load(&tb->size_bytes), bytes);
 }
 
 /* An overwrite writes the DATA entry only (its INDEX entry is already
@@ -278,6 +303,60 @@ TEST(index_follows_overwrites_and_deletes) {
     CHECK_EQ_INT(get(&w, tb, "a", v, sizeof v), DS_OK);
     CHECK_EQ_STR(v, "4");
     ds_arena_free(a);
+    meta_table_release(tb);
+    meta_tenant_release(t);
+    world_close(&w);
+    world_destroy(&w);
+}
+
+/* A plain put learns the old item's size from its INDEX entry alone: sizes
+ * that grow and shrink, with and without conditions, in one group and across
+ * groups, must keep the statistics exact and every entry's length true. An
+ * entry written before the length was added (hash only) is still read, and
+ * the next write of its item rewrites it with the length. */
+TEST(index_lengths_keep_statistics_exact) {
+    world w;
+    meta_tenant *t;
+    meta_table *tb;
+    world_with_table(&w, &t, &tb);
+    static const char *vals[] = {"x", "a much longer value than the first", "", "mid-size"};
+    uint32_t h;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 4; i++) {
+            char id[8];
+            snprintf(id, sizeof id, "k%d", i);
+            CHECK_EQ_INT(put(&w, tb, id, vals[(i + round) % 4], DS_PRECOND_NONE), DS_OK);
+            check_stats(&w, tb);
+        }
+    CHECK_EQ_INT(put(&w, tb, "k0", "y", DS_PRECOND_EXISTS), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "k9", "new", DS_PRECOND_NOT_EXISTS), DS_OK);
+    CHECK_EQ_INT(put(&w, tb, "k9", "again", DS_PRECOND_NOT_EXISTS), DS_EEXIST);
+    check_stats(&w, tb);
+    CHECK_EQ_INT(index_entries(&w, tb, &h), 5);
+
+    /* an older entry of k1: the hash only */
+    key_part kp = {KEY_S, "k1", 2};
+    ds_buf ik = DS_BUF_INIT;
+    CHECK(keycodec_hash(&kp, &h) == DS_OK);
+    CHECK(keycodec_index_key(&ik, tb->id, &kp, NULL) == DS_OK);
+    unsigned char v1[KEYCODEC_INDEX_VALUE_LEN_V1];
+    ds_put_u32be(v1, h);
+    engine_batch *b = engine_batch_new();
+    engine_batch_put(b, ENGINE_CF_INDEX, ik.data, ik.len, v1, sizeof v1);
+    CHECK_EQ_INT(engine_write(w.e, b, 1), DS_OK);
+    engine_batch_free(b);
+    uint64_t n = 0;
+    ds_buf lo = DS_BUF_INIT, hi = DS_BUF_INIT;
+    keycodec_table_bounds(&lo, &hi, tb->id);
+    CHECK_EQ_INT(replica_count_where(w.r, &lo, &hi, NULL, NULL, &n), DS_OK);
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(put(&w, tb, "k1", "longer than it was before", DS_PRECOND_NONE), DS_OK);
+    check_stats(&w, tb);
+    CHECK_EQ_INT(index_entries(&w, tb, &h), 5); /* k1's entry has its length again */
+    char v[64];
+    CHECK_EQ_INT(get(&w, tb, "k1", v, sizeof v), DS_OK);
+    CHECK_EQ_STR(v, "longer than it was before");
+    ds_buf_free(&ik), ds_buf_free(&lo), ds_buf_free(&hi);
     meta_table_release(tb);
     meta_tenant_release(t);
     world_close(&w);
