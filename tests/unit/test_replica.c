@@ -323,7 +323,7 @@ TEST(index_lengths_keep_statistics_exact) {
     uint32_t h;
     for (int round = 0; round < 3; round++)
         for (int i = 0; i < 4; i++) {
-            char id[8];
+            char id[16];
             snprintf(id, sizeof id, "k%d", i);
             CHECK_EQ_INT(put(&w, tb, id, vals[(i + round) % 4], DS_PRECOND_NONE), DS_OK);
             check_stats(&w, tb);
