@@ -7,7 +7,7 @@
  *    default) for every CF, with index and filter blocks charged to it
  *    (cache_index_and_filter_blocks, L0 ones pinned) so memory is bounded by
  *    the cache size rather than by the number of table files.
- *  - Block-based tables, format_version 5, 11.5 KiB blocks (DATA_BLOCK_BYTES),
+ *  - Block-based tables, format_version 5, 11.5 KiB blocks (TABLE_BLOCK_BYTES),
  *    full bloom filters at 10 bits/key with whole-key filtering: a GetItem
  *    that misses costs ~1% of a disk read per level.
  *  - DATA CF: a fixed 12-byte prefix extractor (table id + hash, see
@@ -117,22 +117,23 @@ static int engine__err(char *err, const char *what) {
 
 /* ---- open / close ---------------------------------------------------------- */
 
-/* A data block is closed once it reaches this size (or would pass it and is
- * 90% full), so cached blocks of small items end just under 12 KiB: one of
- * jemalloc's slab size classes (up to 14 KiB), which pack blocks side by side.
- * With 16 KiB, blocks were ~16.3 KiB: jemalloc's 20 KiB large class plus one
- * cache-oblivious page of padding per allocation: ~60 MB resident beside a
- * full 256 MiB cache, outside the cache's own count (bench/results/2026-12-05-session10.md:
- * the rest above cache and memtables 89 -> 30 MB at 3M items; GetItem, Query,
- * Scan and PutItem unchanged within noise). */
-#define DATA_BLOCK_BYTES 11776
+/* RocksDB's data blocks, in every CF. A block is closed once it reaches this
+ * size (or would pass it and is 90% full), so cached blocks of small items
+ * end just under 12 KiB: one of jemalloc's slab size classes (up to 14 KiB),
+ * which pack blocks side by side. With 16 KiB, blocks were ~16.3 KiB:
+ * jemalloc's 20 KiB large class plus one cache-oblivious page of padding per
+ * allocation, ~60 MB resident beside a full 256 MiB cache and outside the
+ * cache's own count (bench/results/2026-12-05-session10.md: the rest above
+ * cache and memtables 89 -> 30 MB at 3M items; GetItem, Query, Scan and
+ * PutItem unchanged within noise). */
+#define TABLE_BLOCK_BYTES 11776
 
 static rocksdb_options_t *cf_options(const rocksdb_options_t *base, rocksdb_cache_t *cache,
                                      size_t wbuf, int prefix) {
     rocksdb_options_t *o = rocksdb_options_create_copy((rocksdb_options_t *)base);
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(t, cache);
-    rocksdb_block_based_options_set_block_size(t, DATA_BLOCK_BYTES);
+    rocksdb_block_based_options_set_block_size(t, TABLE_BLOCK_BYTES);
     rocksdb_block_based_options_set_format_version(t, 5);
     rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_block_based_options_set_whole_key_filtering(t, 1);
