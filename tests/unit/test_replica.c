@@ -260,9 +260,9 @@ static void check_stats(world *w, meta_table *tb) {
     CHECK_EQ_INT(atomic_load(&tb->size_bytes), bytes);
 }
 
-/* An overwrite writes the DATA entry only (its INDEX entry is already
- * there); the index must still follow every create, overwrite, delete and
- * re-create exactly, and survive a reopen. */
+/* An overwrite of the same stored length writes the DATA entry only (its
+ * INDEX entry already says all it would); the index must still follow every
+ * create, overwrite, delete and re-create exactly, and survive a reopen. */
 TEST(index_follows_overwrites_and_deletes) {
     world w;
     meta_tenant *t;
