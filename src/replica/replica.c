@@ -156,7 +156,9 @@ typedef struct prior {
 
 /* Reads what a write of (dk, ik) to table tb replaces, from the INDEX entry;
  * the DATA entry too, into g->old, only when need_item or when the INDEX
- * entry predates the length. */
+ * entry predates the length. So a write that needs the old item of an
+ * existing key reads both: the INDEX read (small, usually cached) is what
+ * lets an overwrite of the same length skip rewriting the INDEX entry. */
 static int read_prior(replica *r, group *g, const meta_table *tb, const void *dk, size_t dkl,
                       const void *ik, size_t ikl, int need_item, prior *p) {
     *p = (prior){0, 0, -1};
