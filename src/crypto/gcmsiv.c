@@ -22,8 +22,9 @@
  * right by 64; the part of the multiple that survives the shift is
  * (low 64 bits) * (x^63 + x^62 + x^57), the constant 0xc2 << 56. Blocks go
  * eight (then four) at a time against H^8..H^1 (in dot form: H1 = H,
- * Hk = dot(Hk-1, H)) with one reduction per group. CTR runs eight blocks at
- * a time.
+ * Ha+b = dot(Ha, Hb)) with one reduction per group; the powers are computed
+ * only as far as the message's longest group needs (pv_powers). CTR runs
+ * eight blocks at a time.
  *
  * The key-generating key's AES schedule is kept per thread for the last key
  * used (a tenant's data key: the same for every item of a Scan page) until
@@ -108,10 +109,11 @@ static inline GCMSIV_TARGET void aes256_enc(const aes256 *a, __m128i *b, int n) 
 /* ---- POLYVAL ------------------------------------------------------------- */
 
 typedef struct {
-    __m128i h[8]; /* h[k] = H^(k+1) in dot form */
+    __m128i h[8]; /* h[k] = H^(k+1) in dot form; the first npow are computed */
     __m128i s;    /* the running value */
     uint8_t part[16];
     size_t n; /* bytes in part */
+    int npow;
 } polyval;
 
 /* Adds the unreduced product a * b into lo, mid, hi. */
@@ -141,10 +143,31 @@ static inline GCMSIV_TARGET __m128i dot(__m128i a, __m128i b) {
 
 static GCMSIV_TARGET void pv_init(polyval *p, __m128i h) {
     p->h[0] = h;
-    for (int k = 1; k < 8; k++)
-        p->h[k] = dot(p->h[k - 1], h);
+    p->npow = 1;
     p->s = _mm_setzero_si128();
     p->n = 0;
+}
+
+/* Computes H^1..H^k (k = 4 or 8) unless done: each message has its own H,
+ * and most items are a few blocks, so powers are made only when a group of k
+ * blocks needs them. dot(Ha, Hb) = Ha+b in dot form, so the powers come two
+ * levels deep (H^2; then H^3, H^4) and one more for H^5..H^8, not a chain of
+ * seven. */
+static GCMSIV_TARGET void pv_powers(polyval *p, int k) {
+    __m128i *h = p->h;
+    if (p->npow < 4) {
+        h[1] = dot(h[0], h[0]);
+        h[2] = dot(h[1], h[0]);
+        h[3] = dot(h[1], h[1]);
+        p->npow = 4;
+    }
+    if (k == 8 && p->npow < 8) {
+        h[4] = dot(h[3], h[0]);
+        h[5] = dot(h[3], h[1]);
+        h[6] = dot(h[3], h[2]);
+        h[7] = dot(h[3], h[3]);
+        p->npow = 8;
+    }
 }
 
 /* Absorbs the k blocks at d (k = 8, 4 or 1, a constant where inlined):
@@ -160,6 +183,7 @@ static inline GCMSIV_TARGET __m128i pv_group(__m128i s, const uint8_t *d, const 
 
 /* Absorbs nblocks whole blocks. */
 static GCMSIV_TARGET void pv_blocks(polyval *p, const uint8_t *d, size_t nblocks) {
+    if (nblocks >= 4 && p->npow < 8) pv_powers(p, nblocks >= 8 ? 8 : 4);
     __m128i s = p->s;
     for (; nblocks >= 8; nblocks -= 8, d += 128)
         s = pv_group(s, d, p->h, 8);
