@@ -95,6 +95,8 @@ LOADS = [
     ("put-100-zipf", "PutItem, 100 B items, Zipfian keys"),
     ("put-4k-uniform", "PutItem, 4 KB items, uniform keys"),
     ("put-4k-zipf", "PutItem, 4 KB items, Zipfian keys"),
+    ("update-100-uniform", "UpdateItem of Query's 100 B items, uniform keys: SET an attribute and ADD 1 to a counter "
+     "(a read-modify-write; the item stays 100 B)"),
     ("batchwrite", "BatchWriteItem, 25 new 100 B items per request (ops = items)"),
     ("rest-get", "REST v1 GET of a 100 B entry, uniform keys (Basic auth)"),
     ("rest-put", "REST v1 PUT of a new ~100 B entry (Basic auth)"),
@@ -634,6 +636,17 @@ class Requests:
                 for _ in range(n):
                     emit("Query", {"TableName": "tquery", "KeyConditionExpression": "id = :p",
                                    "ExpressionAttributeValues": {":p": {"S": "p%06d" % rnd.randrange(m["partitions"])}}})
+            elif load == "update-100-uniform":
+                n = m["nreq_small"]
+                items = m["partitions"] * 10
+                # tquery's items (see prepare); "n" (1 + ~2 bytes for 1..99) replaces 3 bytes of "v"
+                v = "u" * (V100 - 2 - 2 - 3)
+                for _ in range(n):
+                    i = rnd.randrange(items)
+                    emit("UpdateItem", {"TableName": "tquery",
+                                        "Key": {"id": {"S": "p%06d" % (i // 10)}, "sk": {"N": str(i % 10)}},
+                                        "UpdateExpression": "SET v = :v ADD n :one",
+                                        "ExpressionAttributeValues": {":v": {"S": v}, ":one": {"N": "1"}}})
             elif load == "batchwrite":
                 n = m["nreq_batch"]
                 for b in range(n):
