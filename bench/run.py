@@ -196,6 +196,11 @@ def item4k(k, tag="x"):
     return {"id": {"S": k}, "v": {"S": (tag * V4K)[:V4K]}}
 
 
+def query_key(i):
+    """The key of tquery's item i: partition i // 10, sort key i % 10."""
+    return {"id": {"S": "p%06d" % (i // 10)}, "sk": {"N": str(i % 10)}}
+
+
 def zipf_sampler(n, s=0.99, seed=7):
     """Scrambled Zipfian over 0..n-1: rank r has weight 1/(r+1)^s; ranks are
     mapped to keys by a fixed permutation so hot keys are spread out."""
@@ -644,7 +649,7 @@ class Requests:
                 for _ in range(n):
                     i = rnd.randrange(items)
                     emit("UpdateItem", {"TableName": "tquery",
-                                        "Key": {"id": {"S": "p%06d" % (i // 10)}, "sk": {"N": str(i % 10)}},
+                                        "Key": query_key(i),
                                         "UpdateExpression": "SET v = :v ADD n :one",
                                         "ExpressionAttributeValues": {":v": {"S": v}, ":one": {"N": "1"}}})
             elif load == "batchwrite":
@@ -851,8 +856,7 @@ def prepare(srv, m):
     keys, parts = m["keys"], m["partitions"]
     plan = [("t100", keys, lambda i: item100(key(i))),
             ("t4k", keys, lambda i: item4k(key(i))),
-            ("tquery", parts * 10, lambda i: {"id": {"S": "p%06d" % (i // 10)}, "sk": {"N": str(i % 10)},
-                                          "v": {"S": "x" * (V100 - 2 - 2)}}),
+            ("tquery", parts * 10, lambda i: {**query_key(i), "v": {"S": "x" * (V100 - 2 - 2)}}),
             ("tscan", m["scan_items"], lambda i: item100("s%07d" % i))]
     for table, n, make in plan:
         last = [0]
