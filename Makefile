@@ -18,8 +18,9 @@ PKGS    := libgcrypt libcurl
 # RocksDB is linked statically (Debian's librocksdb.a; librocksdb-dev brings
 # the compression libraries it needs). Its thread-locals (the perf and I/O
 # stats contexts, read on every Get and iterator step) are then a plain load,
-# not a __tls_get_addr call as from a shared library: 5-13% less CPU per
-# GetItem, Query, PutItem and Scan item (bench/results/2026-12-05-session11.md).
+# not a __tls_get_addr call as from a shared library. Interleaved A/B:
+# Query 13-19% faster, PutItem and Scan ~6%, GetItem 1-7%
+# (bench/results/2026-12-05-session11.md).
 ROCKSDB_LIBS := -Wl,-Bstatic -lrocksdb -Wl,-Bdynamic -lsnappy -lz -lbz2 -llz4 -lzstd -lstdc++
 # The allocator (src/cmd/alloc.c): jemalloc, or MALLOC=glibc (make asan).
 MALLOC  ?= jemalloc
