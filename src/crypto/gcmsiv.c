@@ -183,7 +183,8 @@ static inline GCMSIV_TARGET __m128i pv_group(__m128i s, const uint8_t *d, const 
 
 /* Absorbs nblocks whole blocks. */
 static GCMSIV_TARGET void pv_blocks(polyval *p, const uint8_t *d, size_t nblocks) {
-    if (nblocks >= 4 && p->npow < 8) pv_powers(p, nblocks >= 8 ? 8 : 4);
+    int need = nblocks >= 8 ? 8 : nblocks >= 4 ? 4 : 1;
+    if (p->npow < need) pv_powers(p, need);
     __m128i s = p->s;
     for (; nblocks >= 8; nblocks -= 8, d += 128)
         s = pv_group(s, d, p->h, 8);

@@ -129,6 +129,19 @@ int keycodec_index_key(ds_buf *out, uint64_t table_id, const key_part *pk, const
     return put_key_parts(out, old, pk, sk);
 }
 
+void keycodec_index_key_of(ds_buf *out, const void *dk, size_t dkl) {
+    ds_buf_reset(out);
+    ds_buf_append(out, dk, 8);
+    ds_buf_append(out, (const char *)dk + KEYCODEC_PREFIX_LEN, dkl - KEYCODEC_PREFIX_LEN);
+}
+
+void keycodec_data_key_of(ds_buf *out, const void *ik, size_t ikl, uint32_t hash) {
+    ds_buf_reset(out);
+    ds_buf_append(out, ik, 8);
+    ds_buf_put_u32be(out, hash);
+    ds_buf_append(out, (const char *)ik + 8, ikl - 8);
+}
+
 void keycodec_table_bounds(ds_buf *lo, ds_buf *hi, uint64_t table_id) {
     ds_buf_reset(lo);
     ds_buf_reset(hi);

@@ -85,6 +85,14 @@ int keycodec_data_key(ds_buf *out, uint64_t table_id, uint32_t hash, const key_p
 /* Appends the INDEX CF key for (table, pk, sk). Errors as keycodec_data_key. */
 int keycodec_index_key(ds_buf *out, uint64_t table_id, const key_part *pk, const key_part *sk);
 
+/* Resets out to the INDEX key of the DATA key dk (the same key without its
+ * hash). dkl > KEYCODEC_PREFIX_LEN. */
+void keycodec_index_key_of(ds_buf *out, const void *dk, size_t dkl);
+
+/* Resets out to the DATA key of the INDEX key ik, whose item's hash is hash
+ * (the first 4 bytes of its INDEX value). ikl >= 8. */
+void keycodec_data_key_of(ds_buf *out, const void *ik, size_t ikl, uint32_t hash);
+
 #define KEYCODEC_INDEX_VALUE_LEN 8
 #define KEYCODEC_INDEX_VALUE_LEN_V1 4 /* hash only */
 

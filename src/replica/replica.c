@@ -252,10 +252,7 @@ static int eval_write(replica *r, group *g, ds_op *op, table_delta *d) {
 /* Applies one mutation of table tb (its key already checked to be tb's):
  * sealed under this node's tenant key, DATA + INDEX entries, statistics. */
 static int apply_mut(replica *r, group *g, meta_table *tb, table_delta *d, const replica_mut *m) {
-    /* index key = table id | components (the data key without its hash) */
-    ds_buf_reset(&g->tmp);
-    ds_buf_append(&g->tmp, m->key, 8);
-    ds_buf_append(&g->tmp, m->key + KEYCODEC_PREFIX_LEN, m->klen - KEYCODEC_PREFIX_LEN);
+    keycodec_index_key_of(&g->tmp, m->key, m->klen);
     prior p;
     int rc = read_prior(r, g, tb, m->key, m->klen, g->tmp.data, g->tmp.len, 0, &p);
     if (rc) return rc;
@@ -341,9 +338,7 @@ static int eval_delete_span(replica *r, group *g, ds_op *op) {
         if (kl <= KEYCODEC_PREFIX_LEN) continue;
         d->count -= 1;
         d->bytes -= (int64_t)(kl + vl);
-        ds_buf_reset(&g->tmp);
-        ds_buf_append(&g->tmp, k, 8);
-        ds_buf_append(&g->tmp, k + KEYCODEC_PREFIX_LEN, kl - KEYCODEC_PREFIX_LEN);
+        keycodec_index_key_of(&g->tmp, k, kl);
         engine_batch_delete(g->batch, ENGINE_CF_INDEX, g->tmp.data, g->tmp.len);
         if (++n % 4096 == 0) {
             if ((rc = engine_write(r->e, g->batch, 0))) break;
@@ -677,11 +672,7 @@ int replica_list_where(replica *r, meta_table *tb, const ds_buf *lo, const ds_bu
             *more = 1;
             break;
         }
-        /* index key = table id | components; data key = table id | hash | components */
-        ds_buf_reset(&dkey);
-        ds_buf_append(&dkey, k, 8);
-        ds_buf_append(&dkey, v, 4);
-        ds_buf_append(&dkey, k + 8, kl - 8);
+        keycodec_data_key_of(&dkey, k, kl, ds_get_u32be(v));
         item_value *item;
         rc = replica_read(r, tb, dkey.data, dkey.len, a, &item);
         if (rc == DS_ENOTFOUND) { /* deleted since the index was read */

@@ -308,6 +308,18 @@ TEST(layout_hash_bounds) {
     CHECK_EQ_INT(k.len, 16);
     CHECK_EQ_MEM(k.data, "\0\0\0\0\0\0\0\x09user#1\0\x01", 16);
 
+    /* the two keys of one item convert into each other */
+    ds_buf dk = DS_BUF_INIT, ik = DS_BUF_INIT, conv = DS_BUF_INIT;
+    CHECK_EQ_INT(keycodec_data_key(&dk, 9, h, &pk, &sk), DS_OK);
+    CHECK_EQ_INT(keycodec_index_key(&ik, 9, &pk, &sk), DS_OK);
+    keycodec_index_key_of(&conv, dk.data, dk.len);
+    CHECK_EQ_INT(conv.len, ik.len);
+    CHECK_EQ_MEM(conv.data, ik.data, ik.len);
+    keycodec_data_key_of(&conv, ik.data, ik.len, h);
+    CHECK_EQ_INT(conv.len, dk.len);
+    CHECK_EQ_MEM(conv.data, dk.data, dk.len);
+    ds_buf_free(&dk), ds_buf_free(&ik), ds_buf_free(&conv);
+
     keycodec_table_bounds(&lo, &hi, 9);
     CHECK_EQ_INT(lo.len, 8);
     CHECK(memcmp_len(k.data, k.len, lo.data, lo.len) > 0 &&

@@ -229,10 +229,7 @@ static int index_entries(world *w, meta_table *tb, uint32_t *hash_out) {
         const char *k = engine_iter_key(it, &kl), *v = engine_iter_value(it, &vl);
         CHECK_EQ_INT(vl, KEYCODEC_INDEX_VALUE_LEN);
         *hash_out = ds_get_u32be(v);
-        ds_buf_reset(&dk);
-        ds_buf_append(&dk, k, 8);
-        ds_buf_append(&dk, v, 4);
-        ds_buf_append(&dk, k + 8, kl - 8);
+        keycodec_data_key_of(&dk, k, kl, *hash_out);
         CHECK_EQ_INT(engine_get(w->e, ENGINE_CF_DATA, dk.data, dk.len, &dv), DS_OK);
         CHECK_EQ_INT(ds_get_u32be(v + 4), dv.len);
         n++;
