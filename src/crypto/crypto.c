@@ -218,23 +218,34 @@ void crypto_hex(ds_buf *out, const void *p, size_t n) {
     out->data[out->len] = 0;
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+/* A hex digit's value, 0xff for any other character. A table, not
+ * comparisons: a signature's digits are random, and a branch per digit
+ * guessed wrong half the time cost ~0.2 us per SigV4 request. */
+#define X_ 0xff
+#define X16 X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_
+#define AF X_, 10, 11, 12, 13, 14, 15, X_, X_, X_, X_, X_, X_, X_, X_, X_
+static const uint8_t hex_value[256] = {
+    X16, X16, X16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, X_, X_, X_, X_, X_, X_, /* 0x00-0x3f */
+    AF,  X16, AF,  X16,                                                  /* 0x40-0x7f */
+    X16, X16, X16, X16, X16, X16, X16, X16,                              /* 0x80-0xff */
+};
+#undef X_
+#undef X16
+#undef AF
 
 int crypto_unhex(void *out, size_t outlen, const char *hex, size_t hexlen) {
     uint8_t *o = out;
+    unsigned bad = 0;
     if (hexlen != 2 * outlen) return DS_EINVAL;
     for (size_t i = 0; i < outlen; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            crypto_wipe(out, outlen);
-            return DS_EINVAL;
-        }
+        unsigned hi = hex_value[(unsigned char)hex[2 * i]],
+                 lo = hex_value[(unsigned char)hex[2 * i + 1]];
+        bad |= hi | lo;
         o[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (bad & 0xf0) {
+        crypto_wipe(out, outlen);
+        return DS_EINVAL;
     }
     return DS_OK;
 }

@@ -3,6 +3,8 @@
  * SHA256), FIPS 180-2 examples (SHA-256); then the sealed envelope's
  * round trip and every way a tampered envelope must fail; and a timing
  * benchmark that prints, never asserts. */
+#include <ctype.h>
+
 #include "common/ds.h"
 #include "crypto/crypto.h"
 #include "crypto/gcmsiv.h"
@@ -126,6 +128,22 @@ TEST(hex_and_unhex) {
     CHECK_EQ_INT(crypto_unhex(b, 4, "0001abf", 7), DS_EINVAL);
     CHECK_EQ_INT(crypto_unhex(b, 4, "0001abfg", 8), DS_EINVAL);
     CHECK_EQ_INT(crypto_unhex(b, 3, "0001abff", 8), DS_EINVAL);
+    /* every character, in either place of a digit pair */
+    for (int c = 0; c < 256; c++) {
+        const char *digits = "0123456789abcdef", *at = c ? strchr(digits, tolower(c)) : NULL;
+        char pair[2][2] = {{(char)c, '5'}, {'5', (char)c}};
+        for (int k = 0; k < 2; k++) {
+            int rc = crypto_unhex(b, 1, pair[k], 2);
+            if (!at) {
+                CHECK_EQ_INT(rc, DS_EINVAL);
+                CHECK_EQ_INT(b[0], 0); /* wiped */
+                continue;
+            }
+            CHECK_EQ_INT(rc, DS_OK);
+            int v = (int)(at - digits);
+            CHECK_EQ_INT(b[0], k ? 0x50 | v : v << 4 | 5);
+        }
+    }
 }
 
 TEST(ct_equal) {
