@@ -929,7 +929,8 @@ def memory_step(tmp, rows_out):
     loaded so far for 20 s. At both sizes the data is larger than the cache (3M
     items are ~450 MB on disk), so the cache is full and churning at both, and what
     differs is only the data size. It reports RSS at both sizes against the budget:
-    the block cache plus the engine's memtable budget (src/engine/engine.c)."""
+    the read caches (--cache-size: block cache and item cache) plus the engine's
+    memtable budget (src/engine/engine.c)."""
     # --log-level debug: every 10 s dStore logs what its resident memory is made of
     # (src/cmd/main.c, log_memory), read back by memory_parts.
     srv = Dstore(tmp, extra=["--cache-size", "%dM" % MEMORY_CACHE_MB, "--log-level", "debug"])
@@ -992,12 +993,15 @@ def memory_parts(srv):
             lines = [ln for ln in f if "memory: resident" in ln]
     except OSError:
         return None
-    m = lines and re.search(r"resident ([\d.]+) MB = block cache ([\d.]+) \+ memtables ([\d.]+) \+ table readers "
-                            r"([\d.]+) \+ the rest (-?[\d.]+) MB; malloc: ([\d.]+) MB in use, ([\d.]+) MB free", lines[-1])
+    m = lines and re.search(r"resident ([\d.]+) MB = block cache ([\d.]+) \+ item cache ([\d.]+) \+ memtables ([\d.]+) "
+                            r"\+ table readers ([\d.]+) \+ the rest (-?[\d.]+) MB; malloc: ([\d.]+) MB in use, "
+                            r"([\d.]+) MB free", lines[-1])
     if not m:
         return None
-    return dict(zip(("rss", "cache", "memtables", "readers", "rest", "malloc_inuse", "malloc_free"),
-                    (float(x) for x in m.groups())))
+    p = dict(zip(("rss", "block_cache", "item_cache", "memtables", "readers", "rest", "malloc_inuse", "malloc_free"),
+                 (float(x) for x in m.groups())))
+    p["cache"] = p["block_cache"] + p["item_cache"]   # --cache-size is both read caches
+    return p
 
 
 def memory_md(mem):
@@ -1011,9 +1015,10 @@ def memory_md(mem):
     if first.get("parts") and last.get("parts"):
         grew = last["parts"]["rest"] - first["parts"]["rest"]
         ok = ok and grew <= MEMORY_GROWTH_MB
-        rest = ("; the rest above the block cache and memtables (table below) is %.0f MB and %.0f MB (%+.0f MB)" % (
+        rest = ("; the rest above the read caches and memtables (table below) is %.0f MB and %.0f MB (%+.0f MB)" % (
             first["parts"]["rest"], last["parts"]["rest"], grew))
-    L = ["- Memory: dStore with --cache-size %dM; its budget is the block cache plus the engine's memtable "
+    L = ["- Memory: dStore with --cache-size %dM; its budget is the read caches (block cache and item cache, "
+         "--cache-size) plus the engine's memtable "
          "budget (%d MB) = **%d MB**; 100 B items loaded with BatchWriteItem in two stages, each followed by "
          "20 s of uniform GetItem over every key loaded so far. VmHWM − budget is %+.0f MB at %s items and "
          "%+.0f MB at %s items (%.1f× the data)%s. Target (VmHWM ≤ budget + %d MB at both sizes, and the rest "
@@ -1032,15 +1037,15 @@ def memory_md(mem):
             fmt(st["read_ops"]), st["hwm"], st["over_budget"]))
     if all(st.get("parts") for st in mem["stages"]):
         L += ["", "What the resident memory is made of after the reads, by dStore's own count (its last `memory:` "
-              "debug line; block cache and memtables as RocksDB counts them, the rest = resident − both: binary and "
-              "libraries, thread stacks, buffers, what malloc keeps free):", "",
-              "| items | resident MB | block cache MB | memtables MB | table readers MB | the rest MB | "
-              "of which free in malloc's heap MB |", "|---:|---:|---:|---:|---:|---:|---:|"]
+              "debug line; block cache and memtables as RocksDB counts them, the item cache as it counts itself, "
+              "the rest = resident − those: binary and libraries, thread stacks, buffers, what malloc keeps free):", "",
+              "| items | resident MB | block cache MB | item cache MB | memtables MB | table readers MB | the rest MB | "
+              "of which free in malloc's heap MB |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for st in mem["stages"]:
             p = st["parts"]
-            L.append("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |" % (
-                "{:,}".format(st["items"]), p["rss"], p["cache"], p["memtables"], p["readers"], p["rest"],
-                p["malloc_free"]))
+            L.append("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |" % (
+                "{:,}".format(st["items"]), p["rss"], p["block_cache"], p["item_cache"], p["memtables"], p["readers"],
+                p["rest"], p["malloc_free"]))
     L.append("")
     return L
 

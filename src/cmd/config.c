@@ -41,7 +41,7 @@ static const option_def options[] = {
      "resident memory above which writes get 503 (0 = no limit)"},
     {"max-disk", NUM(OPT_SIZE, max_disk), "0",
      "stored bytes above which writes get 503; reads and deletes go on (0 = no limit)"},
-    {"cache-size", NUM(OPT_SIZE, cache_size), "256M", "RocksDB block cache"},
+    {"cache-size", NUM(OPT_SIZE, cache_size), "256M", "read caches: 1/8 item cache, 7/8 RocksDB block cache"},
     {"retry-after", NUM(OPT_LONG, retry_after), "1", "seconds, sent with every 503"},
     {"etcd", STR(etcd), "", "etcd endpoints, comma-separated (cluster roles: node, proxy, control)"},
     {"etcd-prefix", STR(etcd_prefix), "/dstore/", "the cluster's key prefix in etcd"},

@@ -282,7 +282,7 @@ static double mib(uint64_t bytes) {
     return (double)bytes / (1 << 20);
 }
 
-/* One debug line: resident = block cache + memtables + the rest. */
+/* One debug line: resident = block cache + item cache + memtables + the rest. */
 static void memlog_line(engine *e) {
     long pages = 0, page = sysconf(_SC_PAGESIZE);
     FILE *f = fopen("/proc/self/statm", "r");
@@ -295,10 +295,11 @@ static void memlog_line(engine *e) {
     if (e) engine_memory_get(e, &m);
     alloc_stats as;
     alloc_get_stats(&as);
-    uint64_t counted = m.cache + m.memtables + m.table_readers;
-    ds_debug("memory: resident %.1f MB = block cache %.1f + memtables %.1f + table readers %.1f + "
-             "the rest %.1f MB; malloc: %.1f MB in use, %.1f MB free in its heap, %.1f MB mapped",
-             mib(rss), mib(m.cache), mib(m.memtables), mib(m.table_readers),
+    uint64_t counted = m.cache + m.item_cache + m.memtables + m.table_readers;
+    ds_debug("memory: resident %.1f MB = block cache %.1f + item cache %.1f + memtables %.1f + "
+             "table readers %.1f + the rest %.1f MB; malloc: %.1f MB in use, %.1f MB free in its "
+             "heap, %.1f MB mapped",
+             mib(rss), mib(m.cache), mib(m.item_cache), mib(m.memtables), mib(m.table_readers),
              rss > counted ? mib(rss - counted) : -mib(counted - rss), mib(as.in_use),
              mib(as.free_resident), mib(as.mapped));
 }
@@ -405,7 +406,7 @@ static int run(int argc, char **argv, role ro) {
     if (has_data) {
         char dbdir[4200];
         snprintf(dbdir, sizeof dbdir, "%s/db", cfg.data);
-        engine_opts eo = {.block_cache_bytes = cfg.cache_size};
+        engine_opts eo = {.cache_bytes = cfg.cache_size};
         if (engine_open(dbdir, &eo, &e, err, sizeof err)) {
             fprintf(stderr, "dstore: cannot open the store in %s: %s\n", dbdir, err);
             goto out;
@@ -478,7 +479,7 @@ static int run(int argc, char **argv, role ro) {
     else snprintf(cm.uri, sizeof cm.uri, "http://%.200s:%d/", host, http_server_port(hs));
     printf("dstore: %s %s%s%s", ro == ROLE_PROXY ? "proxy" : "node", node_id.uuid,
            has_data ? ", data in " : "", has_data ? cfg.data : "");
-    if (has_data) printf(", block cache %.0f MiB", mib(cfg.cache_size));
+    if (has_data) printf(", read caches %.0f MiB", mib(cfg.cache_size));
     char alloc[96];
     alloc_describe(alloc, sizeof alloc);
     printf(", %s, GCM-SIV on %s\n", alloc, crypto_gcmsiv_impl(0)); /* item-sized texts */

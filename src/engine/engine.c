@@ -3,8 +3,9 @@
  * The RocksDB options, and why:
  *  - create_if_missing, create_missing_column_families: a new node starts
  *    from an empty directory; CFs "default" (META), "data", "index".
- *  - One shared LRU block cache (engine_opts.block_cache_bytes, 256 MiB by
- *    default) for every CF, with index and filter blocks charged to it
+ *  - The read caches (engine_opts.cache_bytes, 256 MiB by default): 1/8 for
+ *    the item cache (itemcache.h: recently read DATA values, checked before
+ *    RocksDB's Get), the rest one shared LRU block cache for every CF, with index and filter blocks charged to it
  *    (cache_index_and_filter_blocks, L0 ones pinned) so memory is bounded by
  *    the cache size rather than by the number of table files.
  *  - Block-based tables, format_version 5, 11.5 KiB blocks (TABLE_BLOCK_BYTES),
@@ -60,7 +61,11 @@
 
 #include <rocksdb/c.h>
 
+#include "engine/itemcache.h"
+
 #define ENGINE_PREFIX_LEN 12 /* table id (8) + hash (4): keycodec's DATA prefix */
+
+#define ITEM_CACHE_SHARE 8 /* the item cache gets 1/8 of the read caches */
 
 static const char *const cf_names[ENGINE_CF_COUNT] = {"default", "data", "index"};
 
@@ -70,6 +75,7 @@ struct engine {
     rocksdb_options_t *dbopts;
     rocksdb_options_t *cfopts[ENGINE_CF_COUNT];
     rocksdb_cache_t *cache;
+    itemcache *items; /* DATA values, in front of Get (NULL: none) */
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wsync, *wnosync;
     rocksdb_memory_consumers_t *consumers;
@@ -91,6 +97,7 @@ struct engine_batch {
     engine *e;      /* bound engine, or NULL */
     ds_buf pending; /* ops recorded while unbound */
     int npending;
+    ds_buf data_keys; /* the DATA keys written, [u32 klen][key]: the item cache drops them */
 };
 
 /* ---- errors -------------------------------------------------------------- */
@@ -195,13 +202,14 @@ static void free_options(engine *e) {
 int engine_open(const char *dir, const engine_opts *o, engine **out, char *err, size_t errlen) {
     engine_opts d = {256u << 20, 128u << 20, -1};
     if (o) {
-        if (o->block_cache_bytes) d.block_cache_bytes = o->block_cache_bytes;
+        if (o->cache_bytes) d.cache_bytes = o->cache_bytes;
         if (o->write_buffer_bytes) d.write_buffer_bytes = o->write_buffer_bytes;
         if (o->max_open_files) d.max_open_files = o->max_open_files;
     }
     engine *e = ds_calloc(1, sizeof *e);
     e->dir = ds_strdup(dir);
-    e->cache = rocksdb_cache_create_lru(d.block_cache_bytes);
+    e->items = itemcache_new(d.cache_bytes / ITEM_CACHE_SHARE);
+    e->cache = rocksdb_cache_create_lru(d.cache_bytes - d.cache_bytes / ITEM_CACHE_SHARE);
     char *rerr = NULL;
     int rc = DS_OK;
     for (int compress = 1; compress >= 0; compress--) {
@@ -234,6 +242,7 @@ int engine_open(const char *dir, const engine_opts *o, engine **out, char *err, 
 fail:
     free_options(e);
     rocksdb_cache_destroy(e->cache);
+    itemcache_free(e->items);
     ds_free(e->dir);
     ds_free(e);
     *out = NULL;
@@ -251,6 +260,7 @@ void engine_close(engine *e) {
     rocksdb_writeoptions_destroy(e->wnosync);
     free_options(e);
     rocksdb_cache_destroy(e->cache);
+    itemcache_free(e->items);
     ds_free(e->dir);
     ds_free(e);
 }
@@ -260,12 +270,17 @@ void engine_close(engine *e) {
 int engine_get_in_place(engine *e, engine_cf cf, const void *k, size_t kl, engine_value_fn fn,
                         void *ud) {
     char *err = NULL;
+    itemcache_ticket t;
+    itemcache *items = cf == ENGINE_CF_DATA ? e->items : NULL;
+    char hit[ITEMCACHE_MAX_VALUE];
+    size_t n;
+    if (itemcache_get(items, k, kl, hit, &n, &t)) return fn(hit, n, ud);
     rocksdb_pinnableslice_t *ps =
         rocksdb_get_pinned_cf(e->db, e->ropts, e->cf[cf], (const char *)k, kl, &err);
     if (err) return engine__err(err, "get");
     if (!ps) return DS_ENOTFOUND;
-    size_t n;
     const char *p = rocksdb_pinnableslice_value(ps, &n);
+    itemcache_fill(items, &t, k, kl, p, n);
     int rc = fn(p, n, ud);
     rocksdb_pinnableslice_destroy(ps);
     return rc;
@@ -382,6 +397,7 @@ engine_batch *engine_batch_new(void) {
 void engine_batch_clear(engine_batch *b) {
     rocksdb_writebatch_wi_clear(b->wb);
     ds_buf_reset(&b->pending);
+    ds_buf_reset(&b->data_keys);
     b->npending = 0;
 }
 
@@ -389,6 +405,7 @@ void engine_batch_free(engine_batch *b) {
     if (!b) return;
     rocksdb_writebatch_wi_destroy(b->wb);
     ds_buf_free(&b->pending);
+    ds_buf_free(&b->data_keys);
     ds_free(b);
 }
 
@@ -409,8 +426,30 @@ static void pending_add(engine_batch *b, int op, engine_cf cf, const void *k, si
     b->npending++;
 }
 
+/* Notes a DATA key the batch writes, for the item cache (batch_forget). */
+static void note_data_key(engine_batch *b, engine_cf cf, const void *k, size_t kl) {
+    if (cf != ENGINE_CF_DATA) return;
+    uint32_t l = (uint32_t)kl;
+    ds_buf_reserve(&b->data_keys, 4 + kl);
+    ds_buf_append(&b->data_keys, &l, 4);
+    ds_buf_append(&b->data_keys, k, kl);
+}
+
+/* Drops the batch's DATA keys from e's item cache: called once the write is
+ * in RocksDB (or failed), before it is acknowledged. */
+static void batch_forget(engine *e, engine_batch *b) {
+    const char *p = b->data_keys.data, *end = p + b->data_keys.len;
+    while (p < end) {
+        uint32_t kl;
+        memcpy(&kl, p, 4);
+        itemcache_invalidate(e->items, p + 4, kl);
+        p += 4 + kl;
+    }
+}
+
 void engine_batch_put(engine_batch *b, engine_cf cf, const void *k, size_t kl, const void *v,
                       size_t vl) {
+    note_data_key(b, cf, k, kl);
     if (b->e)
         rocksdb_writebatch_wi_put_cf(b->wb, b->e->cf[cf], (const char *)k, kl, (const char *)v, vl);
     else
@@ -418,6 +457,7 @@ void engine_batch_put(engine_batch *b, engine_cf cf, const void *k, size_t kl, c
 }
 
 void engine_batch_delete(engine_batch *b, engine_cf cf, const void *k, size_t kl) {
+    note_data_key(b, cf, k, kl);
     if (b->e)
         rocksdb_writebatch_wi_delete_cf(b->wb, b->e->cf[cf], (const char *)k, kl);
     else
@@ -476,6 +516,7 @@ int engine_write(engine *e, engine_batch *b, int sync) {
     if (rc) return rc;
     char *err = NULL;
     rocksdb_write_writebatch_wi(e->db, sync ? e->wsync : e->wnosync, b->wb, &err);
+    batch_forget(e, b);
     if (err) {
         rc = engine__err(err, "write");
         return rc == DS_ENOSPACE ? rc : DS_EIO;
@@ -490,6 +531,7 @@ int engine_delete_range(engine *e, engine_cf cf, const void *begin, size_t bl, c
     char *err = NULL;
     rocksdb_delete_range_cf(e->db, e->wsync, e->cf[cf], (const char *)begin, bl, (const char *)end,
                             el, &err);
+    if (cf == ENGINE_CF_DATA) itemcache_clear(e->items);
     if (err) {
         int rc = engine__err(err, "delete range");
         return rc == DS_ENOSPACE ? rc : DS_EIO;
@@ -549,7 +591,7 @@ int engine_memory_usage(engine *e, uint64_t *bytes) {
     if (err) return engine__err(err, "memory usage");
     *bytes = rocksdb_approximate_memory_usage_get_mem_table_total(u) +
              rocksdb_approximate_memory_usage_get_mem_table_readers_total(u) +
-             rocksdb_approximate_memory_usage_get_cache_total(u);
+             rocksdb_approximate_memory_usage_get_cache_total(u) + itemcache_usage(e->items);
     rocksdb_approximate_memory_usage_destroy(u);
     return DS_OK;
 }
@@ -557,6 +599,7 @@ int engine_memory_usage(engine *e, uint64_t *bytes) {
 void engine_memory_get(engine *e, engine_memory *m) {
     memset(m, 0, sizeof *m);
     m->cache = rocksdb_cache_get_usage(e->cache);
+    m->item_cache = itemcache_usage(e->items);
     for (int i = 0; i < ENGINE_CF_COUNT; i++) {
         uint64_t v;
         if (rocksdb_property_int_cf(e->db, e->cf[i], "rocksdb.size-all-mem-tables", &v) == 0)

@@ -40,7 +40,7 @@ typedef struct engine_snapshot engine_snapshot;
 
 /* Tuning knobs; zero fields take the default. */
 typedef struct engine_opts {
-    size_t block_cache_bytes;  /* shared LRU block cache, default 256 MiB */
+    size_t cache_bytes;        /* read caches, default 256 MiB: 1/8 item cache, 7/8 block cache */
     size_t write_buffer_bytes; /* total memtable budget, default 128 MiB */
     int max_open_files;        /* default -1 (keep every table file open) */
 } engine_opts;
@@ -143,11 +143,12 @@ int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t b
                             size_t el, uint64_t *bytes);
 /* Bytes on disk: live table files of every CF plus the write-ahead log. */
 int engine_disk_usage(engine *e, uint64_t *bytes);
-/* Bytes of memory: memtables + block cache + table readers. */
+/* Bytes of memory: memtables + block cache + table readers + item cache. */
 int engine_memory_usage(engine *e, uint64_t *bytes);
 /* What the engine holds in memory, in bytes, by RocksDB's own count. */
 typedef struct engine_memory {
     uint64_t cache;         /* block cache in use: data, index and filter blocks */
+    uint64_t item_cache;    /* item cache in use (itemcache.h) */
     uint64_t memtables;     /* every CF's memtables: taking writes, being flushed, pinned */
     uint64_t table_readers; /* table readers, outside the cache */
 } engine_memory;
