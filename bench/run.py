@@ -77,9 +77,10 @@ MODES = {
                  nreq_small=100000, nreq_4k=20000, nreq_batch=8000, profile_s=10),
 }
 MEMORY_ITEMS = int(os.environ.get("BENCH_MEMORY_ITEMS", 10_000_000))
-MEMORY_CACHE_MB = 256       # the memory step's dstore serve --cache-size
+MEMORY_CACHE_MB = 256       # the memory step's dstore serve --cache-size (block cache)
+MEMORY_ITEM_CACHE_MB = 32   # its --item-cache-size (dStore's default)
 MEMORY_MEMTABLE_MB = 128    # the engine's memtable budget (engine_opts.write_buffer_bytes, default 128 MiB)
-MEMORY_BUDGET_MB = MEMORY_CACHE_MB + MEMORY_MEMTABLE_MB
+MEMORY_BUDGET_MB = MEMORY_CACHE_MB + MEMORY_ITEM_CACHE_MB + MEMORY_MEMTABLE_MB
 MEMORY_OVERHEAD_MB = 64     # the fixed overhead the target allows above the budget (see memory_md)
 MEMORY_GROWTH_MB = 16       # how much that overhead may grow from the smaller data size to the larger
 
@@ -924,16 +925,17 @@ def profile(srv, load, reqs, m, tmp):
 def memory_step(tmp, rows_out):
     """Issue 5's memory target: dStore's resident size stays within its configured
     memory plus a fixed overhead, whatever the data size. Loads MEMORY_ITEMS
-    100-byte items into a fresh `dstore serve --cache-size 256M` in two stages, 3/10
+    100-byte items into a fresh `dstore serve --cache-size 256M --item-cache-size 32M` in two stages, 3/10
     of them and then the rest; after each stage it reads uniformly over every key
     loaded so far for 20 s. At both sizes the data is larger than the cache (3M
     items are ~450 MB on disk), so the cache is full and churning at both, and what
     differs is only the data size. It reports RSS at both sizes against the budget:
-    the read caches (--cache-size: block cache and item cache) plus the engine's
-    memtable budget (src/engine/engine.c)."""
+    the block cache and item cache plus the engine's memtable budget
+    (src/engine/engine.c)."""
     # --log-level debug: every 10 s dStore logs what its resident memory is made of
     # (src/cmd/main.c, log_memory), read back by memory_parts.
-    srv = Dstore(tmp, extra=["--cache-size", "%dM" % MEMORY_CACHE_MB, "--log-level", "debug"])
+    srv = Dstore(tmp, extra=["--cache-size", "%dM" % MEMORY_CACHE_MB, "--item-cache-size", "%dM" % MEMORY_ITEM_CACHE_MB,
+                             "--log-level", "debug"])
     srv.start()
     pid = srv.proc.pid
     res = {}
@@ -976,7 +978,8 @@ def memory_step(tmp, rows_out):
             log("  memory: %s items: RSS %.0f MB after loading, %.0f MB after reads (%.0f ops/s), VmHWM %.0f MB = "
                 "budget %+.0f MB" % ("{:,}".format(n), rss_loaded, st["rss_after_reads"], st["read_ops"], st["hwm"],
                                      st["over_budget"]))
-        res = dict(items=MEMORY_ITEMS, cache_mb=MEMORY_CACHE_MB, memtable_mb=MEMORY_MEMTABLE_MB,
+        res = dict(items=MEMORY_ITEMS, cache_mb=MEMORY_CACHE_MB, item_cache_mb=MEMORY_ITEM_CACHE_MB,
+                   memtable_mb=MEMORY_MEMTABLE_MB,
                    budget_mb=MEMORY_BUDGET_MB, allowance_mb=MEMORY_OVERHEAD_MB, stages=stages,
                    load_s=t_load, load_rate=MEMORY_ITEMS / t_load, data_mb=stages[-1]["data_mb"],
                    growth=stages[-1]["over_budget"] - stages[0]["over_budget"])
@@ -1000,14 +1003,14 @@ def memory_parts(srv):
         return None
     p = dict(zip(("rss", "block_cache", "item_cache", "memtables", "readers", "rest", "malloc_inuse", "malloc_free"),
                  (float(x) for x in m.groups())))
-    p["cache"] = p["block_cache"] + p["item_cache"]   # --cache-size is both read caches
+    p["cache"] = p["block_cache"] + p["item_cache"]
     return p
 
 
 def memory_md(mem):
     """The memory target's lines: one line of verdict and tables of both sizes. Met when
     VmHWM ≤ budget + MEMORY_OVERHEAD_MB at both sizes and, where dStore said what its
-    memory is made of, the rest (resident − cache − memtables) grew by at most
+    memory is made of, the rest (resident − caches − memtables) grew by at most
     MEMORY_GROWTH_MB: the memtables' fill varies, so VmHWM alone can hide a growing rest."""
     first, last = mem["stages"][0], mem["stages"][-1]
     ok = all(st["over_budget"] <= mem["allowance_mb"] for st in mem["stages"])
@@ -1015,15 +1018,15 @@ def memory_md(mem):
     if first.get("parts") and last.get("parts"):
         grew = last["parts"]["rest"] - first["parts"]["rest"]
         ok = ok and grew <= MEMORY_GROWTH_MB
-        rest = ("; the rest above the read caches and memtables (table below) is %.0f MB and %.0f MB (%+.0f MB)" % (
+        rest = ("; the rest above the caches and memtables (table below) is %.0f MB and %.0f MB (%+.0f MB)" % (
             first["parts"]["rest"], last["parts"]["rest"], grew))
-    L = ["- Memory: dStore with --cache-size %dM; its budget is the read caches (block cache and item cache, "
-         "--cache-size) plus the engine's memtable "
+    L = ["- Memory: dStore with --cache-size %dM --item-cache-size %dM; its budget is the block cache and the item "
+         "cache plus the engine's memtable "
          "budget (%d MB) = **%d MB**; 100 B items loaded with BatchWriteItem in two stages, each followed by "
          "20 s of uniform GetItem over every key loaded so far. VmHWM − budget is %+.0f MB at %s items and "
          "%+.0f MB at %s items (%.1f× the data)%s. Target (VmHWM ≤ budget + %d MB at both sizes, and the rest "
          "grows by at most %d MB): %s." % (
-             mem["cache_mb"], mem["memtable_mb"], mem["budget_mb"],
+             mem["cache_mb"], mem["item_cache_mb"], mem["memtable_mb"], mem["budget_mb"],
              first["over_budget"], "{:,}".format(first["items"]), last["over_budget"], "{:,}".format(last["items"]),
              last["items"] / first["items"], rest, mem["allowance_mb"], MEMORY_GROWTH_MB,
              "met" if ok else "**not met**"),

@@ -30,6 +30,7 @@ typedef struct ds_config {
     uint64_t max_memory;
     uint64_t max_disk;
     uint64_t cache_size;    /* RocksDB block cache */
+    uint64_t item_cache_size; /* engine/itemcache.h; 0 = none */
     long retry_after;       /* seconds, in 503 answers */
     long lease_ttl;         /* seconds: a node unheard of this long is gone */
     char cluster_key[4096]; /* file of the cluster's shared secret (cluster roles) */

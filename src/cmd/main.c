@@ -406,7 +406,9 @@ static int run(int argc, char **argv, role ro) {
     if (has_data) {
         char dbdir[4200];
         snprintf(dbdir, sizeof dbdir, "%s/db", cfg.data);
-        engine_opts eo = {.cache_bytes = cfg.cache_size};
+        engine_opts eo = {.block_cache_bytes = cfg.cache_size,
+                          .item_cache_bytes = cfg.item_cache_size ? cfg.item_cache_size
+                                                                  : ENGINE_NO_ITEM_CACHE};
         if (engine_open(dbdir, &eo, &e, err, sizeof err)) {
             fprintf(stderr, "dstore: cannot open the store in %s: %s\n", dbdir, err);
             goto out;
@@ -479,7 +481,9 @@ static int run(int argc, char **argv, role ro) {
     else snprintf(cm.uri, sizeof cm.uri, "http://%.200s:%d/", host, http_server_port(hs));
     printf("dstore: %s %s%s%s", ro == ROLE_PROXY ? "proxy" : "node", node_id.uuid,
            has_data ? ", data in " : "", has_data ? cfg.data : "");
-    if (has_data) printf(", read caches %.0f MiB", mib(cfg.cache_size));
+    if (has_data)
+        printf(", block cache %.0f MiB, item cache %.0f MiB", mib(cfg.cache_size),
+               mib(cfg.item_cache_size));
     char alloc[96];
     alloc_describe(alloc, sizeof alloc);
     printf(", %s, GCM-SIV on %s\n", alloc, crypto_gcmsiv_impl(0)); /* item-sized texts */

@@ -40,10 +40,12 @@ typedef struct engine_snapshot engine_snapshot;
 
 /* Tuning knobs; zero fields take the default. */
 typedef struct engine_opts {
-    size_t cache_bytes;        /* read caches, default 256 MiB: 1/8 item cache, 7/8 block cache */
+    size_t block_cache_bytes;  /* shared LRU block cache, default 256 MiB */
     size_t write_buffer_bytes; /* total memtable budget, default 128 MiB */
     int max_open_files;        /* default -1 (keep every table file open) */
+    size_t item_cache_bytes;   /* itemcache.h, default 32 MiB; ENGINE_NO_ITEM_CACHE: none */
 } engine_opts;
+#define ENGINE_NO_ITEM_CACHE SIZE_MAX
 
 /* Opens (creating if missing) the database in dir. o may be NULL for the
  * defaults. Returns DS_OK and *out, or a DS_E* code with a message in err

@@ -29,7 +29,7 @@ static char *tmpdir(void) {
 static engine *open_at(const char *dir) {
     char err[256] = "";
     engine *e = NULL;
-    engine_opts o = {8u << 20, 8u << 20, 0};
+    engine_opts o = {8u << 20, 8u << 20, 0, 0};
     int rc = engine_open(dir, &o, &e, err, sizeof err);
     if (rc) T_FAIL("engine_open: %s (%s)", ds_strerror(rc), err);
     return e;
