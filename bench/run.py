@@ -925,8 +925,8 @@ def profile(srv, load, reqs, m, tmp):
 def memory_step(tmp, rows_out):
     """Issue 5's memory target: dStore's resident size stays within its configured
     memory plus a fixed overhead, whatever the data size. Loads MEMORY_ITEMS
-    100-byte items into a fresh `dstore serve --cache-size 256M --item-cache-size 32M` in two stages, 3/10
-    of them and then the rest; after each stage it reads uniformly over every key
+    100-byte items into a fresh `dstore serve --cache-size 256M --item-cache-size 32M`
+    in two stages, 3/10 of them and then the rest; after each stage it reads uniformly over every key
     loaded so far for 20 s. At both sizes the data is larger than the cache (3M
     items are ~450 MB on disk), so the cache is full and churning at both, and what
     differs is only the data size. It reports RSS at both sizes against the budget:
@@ -934,8 +934,8 @@ def memory_step(tmp, rows_out):
     (src/engine/engine.c)."""
     # --log-level debug: every 10 s dStore logs what its resident memory is made of
     # (src/cmd/main.c, log_memory), read back by memory_parts.
-    srv = Dstore(tmp, extra=["--cache-size", "%dM" % MEMORY_CACHE_MB, "--item-cache-size", "%dM" % MEMORY_ITEM_CACHE_MB,
-                             "--log-level", "debug"])
+    srv = Dstore(tmp, extra=["--cache-size", "%dM" % MEMORY_CACHE_MB,
+                             "--item-cache-size", "%dM" % MEMORY_ITEM_CACHE_MB, "--log-level", "debug"])
     srv.start()
     pid = srv.proc.pid
     res = {}
@@ -1001,10 +1001,8 @@ def memory_parts(srv):
                             r"([\d.]+) MB free", lines[-1])
     if not m:
         return None
-    p = dict(zip(("rss", "block_cache", "item_cache", "memtables", "readers", "rest", "malloc_inuse", "malloc_free"),
-                 (float(x) for x in m.groups())))
-    p["cache"] = p["block_cache"] + p["item_cache"]
-    return p
+    return dict(zip(("rss", "block_cache", "item_cache", "memtables", "readers", "rest", "malloc_inuse",
+                     "malloc_free"), (float(x) for x in m.groups())))
 
 
 def memory_md(mem):

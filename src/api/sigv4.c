@@ -29,20 +29,21 @@ static int is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-static int is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
-
-/* ---- parsing the Authorization header --------------------------------- */
-
-/* What ends a component's name or value: a table, one load a character (the
- * header is ~200 characters, scanned once). */
+/* Character classes: whitespace, and what ends an Authorization component's
+ * name or value. A table, one load a character (the header is ~200
+ * characters, scanned once). */
 enum { C_SPACE = 1, C_COMMA = 2, C_EQ = 4 };
-static const uint8_t auth_class[256] = {
+static const uint8_t char_class[256] = {
     [' '] = C_SPACE, ['\t'] = C_SPACE, ['\r'] = C_SPACE, ['\n'] = C_SPACE,
     ['\f'] = C_SPACE, ['\v'] = C_SPACE, [','] = C_COMMA,   ['='] = C_EQ,
 };
-#define AUTH_IS(c, what) (auth_class[(unsigned char)(c)] & (what))
+#define CHAR_IS(c, what) (char_class[(unsigned char)(c)] & (what))
+
+static int is_space(char c) {
+    return CHAR_IS(c, C_SPACE);
+}
+
+/* ---- parsing the Authorization header --------------------------------- */
 
 static int is_tchar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
@@ -118,11 +119,11 @@ int sigv4_parse(const char *s, size_t len, sigv4_auth *out, char *err, size_t er
                     "Authorization header must start with " SIGV4_ALGORITHM);
     i += alglen;
     for (;;) {
-        while (i < len && AUTH_IS(s[i], C_SPACE | C_COMMA))
+        while (i < len && CHAR_IS(s[i], C_SPACE | C_COMMA))
             i++;
         if (i >= len) break;
         size_t ks = i;
-        while (i < len && !AUTH_IS(s[i], C_SPACE | C_COMMA | C_EQ))
+        while (i < len && !CHAR_IS(s[i], C_SPACE | C_COMMA | C_EQ))
             i++;
         if (i >= len || s[i] != '=')
             return fail(DS_EINVAL, err, errlen,
@@ -131,7 +132,7 @@ int sigv4_parse(const char *s, size_t len, sigv4_auth *out, char *err, size_t er
         const char *key = s + ks;
         size_t klen = i - ks;
         size_t vs = ++i;
-        while (i < len && !AUTH_IS(s[i], C_SPACE | C_COMMA))
+        while (i < len && !CHAR_IS(s[i], C_SPACE | C_COMMA))
             i++;
         const char *val = s + vs;
         size_t vlen = i - vs;

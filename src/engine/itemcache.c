@@ -14,7 +14,8 @@
 
 #include "common/murmur3.h"
 
-#define SHARDS 64
+#define SHARD_BITS 6
+#define SHARDS (1 << SHARD_BITS)
 #define ENTRY_OVERHEAD 16 /* allocator's rounding and header, roughly */
 
 typedef struct entry {
@@ -41,7 +42,7 @@ static size_t entry_bytes(size_t kl, size_t vl) {
 }
 
 static shard *shard_of(itemcache *c, uint32_t hash) {
-    return &c->shards[hash >> 26]; /* the top 6 bits; buckets use the low ones */
+    return &c->shards[hash >> (32 - SHARD_BITS)]; /* the top bits; buckets use the low ones */
 }
 
 itemcache *itemcache_new(size_t budget) {
@@ -105,6 +106,14 @@ static void lru_push_front(shard *s, entry *e) {
     if (s->head) s->head->prev = e;
     s->head = e;
     if (!s->tail) s->tail = e;
+}
+
+/* The link that points at e itself. */
+static entry **link_of(shard *s, entry *e) {
+    entry **p = &s->buckets[e->hash & (s->nbuckets - 1)];
+    while (*p != e)
+        p = &(*p)->chain;
+    return p;
 }
 
 /* Unlinks the entry *p points at from its chain and the LRU, and frees it. */
@@ -175,7 +184,7 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
     entry **p = find(s, t->hash, k, kl);
     if (*p) remove_at(s, p); /* another reader filled it meanwhile */
     while (s->bytes + need > s->budget && s->tail)
-        remove_at(s, find(s, s->tail->hash, s->tail->kv, s->tail->klen));
+        remove_at(s, link_of(s, s->tail));
     if (s->count >= s->nbuckets) grow(s);
     p = &s->buckets[t->hash & (s->nbuckets - 1)];
     n->chain = *p;

@@ -531,6 +531,7 @@ TEST(signing_key_cache_does_not_mix_secrets) {
 /* ---- parsing the Authorization header ------------------------------------ */
 
 #define SIG64 "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+#define SIG63 "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf3" /* one digit short */
 
 TEST(parse_variants) {
     const char *ok[] = {
@@ -542,6 +543,9 @@ TEST(parse_variants) {
         "SignedHeaders=content-type;host;x-amz-date ,Signature=" SIG64 "  ",
         "AWS4-HMAC-SHA256 Signature=" SIG64 ", SignedHeaders=content-type;host;x-amz-date, "
         "Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request",
+        /* every whitespace character separates, as before the character table */
+        "AWS4-HMAC-SHA256\tCredential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request,\r\n"
+        "\fSignedHeaders=content-type;host;x-amz-date\v,Signature=" SIG64 "\n",
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(ok); i++) {
         sigv4_auth a;
@@ -601,6 +605,11 @@ TEST(parse_errors) {
          "unknown Authorization header component \"Extra\""},
         {"AWS4-HMAC-SHA256 Credential",
          "Authorization header component \"Credential\" has no value"},
+        {"AWS4-HMAC-SHA256 Credential =A/20150830/r/s/aws4_request",
+         "Authorization header component \"Credential\" has no value"},
+        {"AWS4-HMAC-SHA256 Credential=A/20150830/r/s/aws4_request, SignedHeaders=host, "
+         "Signature=" SIG63 "g",
+         "Signature must be 64 hex digits"},
     };
     for (size_t i = 0; i < DS_ARRAY_LEN(bad); i++) {
         sigv4_auth a;
