@@ -429,7 +429,7 @@ static void pending_add(engine_batch *b, int op, engine_cf cf, const void *k, si
     b->npending++;
 }
 
-/* Notes a DATA key the batch writes, for the item cache (batch_forget). */
+/* Notes a DATA key the batch writes, for the item cache (batch_mark). */
 static void note_data_key(engine_batch *b, engine_cf cf, const void *k, size_t kl) {
     if (cf != ENGINE_CF_DATA) return;
     uint32_t l = (uint32_t)kl;
@@ -438,14 +438,15 @@ static void note_data_key(engine_batch *b, engine_cf cf, const void *k, size_t k
     ds_buf_append(&b->data_keys, k, kl);
 }
 
-/* Drops the batch's DATA keys from e's item cache: called once the write is
- * in RocksDB (or failed), before it is acknowledged. */
-static void batch_forget(engine *e, engine_batch *b) {
+/* Tells e's item cache that the batch's DATA keys are being written (begin,
+ * before RocksDB has them) or written (after, before the acknowledgement). */
+static void batch_mark(engine *e, engine_batch *b, int begin) {
     const char *p = b->data_keys.data, *end = p + b->data_keys.len;
     while (p < end) {
         uint32_t kl;
         memcpy(&kl, p, 4);
-        itemcache_invalidate(e->items, p + 4, kl);
+        if (begin) itemcache_write_begin(e->items, p + 4, kl);
+        else itemcache_write_end(e->items, p + 4, kl);
         p += 4 + kl;
     }
 }
@@ -518,8 +519,9 @@ int engine_write(engine *e, engine_batch *b, int sync) {
     int rc = batch_bind(e, b);
     if (rc) return rc;
     char *err = NULL;
+    batch_mark(e, b, 1);
     rocksdb_write_writebatch_wi(e->db, sync ? e->wsync : e->wnosync, b->wb, &err);
-    batch_forget(e, b);
+    batch_mark(e, b, 0);
     if (err) {
         rc = engine__err(err, "write");
         return rc == DS_ENOSPACE ? rc : DS_EIO;
@@ -532,9 +534,11 @@ int engine_write(engine *e, engine_batch *b, int sync) {
 int engine_delete_range(engine *e, engine_cf cf, const void *begin, size_t bl, const void *end,
                         size_t el) {
     char *err = NULL;
+    itemcache *items = cf == ENGINE_CF_DATA ? e->items : NULL;
+    itemcache_write_begin(items, NULL, 0);
     rocksdb_delete_range_cf(e->db, e->wsync, e->cf[cf], (const char *)begin, bl, (const char *)end,
                             el, &err);
-    if (cf == ENGINE_CF_DATA) itemcache_clear(e->items);
+    itemcache_write_end(items, NULL, 0);
     if (err) {
         int rc = engine__err(err, "delete range");
         return rc == DS_ENOSPACE ? rc : DS_EIO;

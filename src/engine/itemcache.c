@@ -27,7 +27,8 @@ typedef struct entry {
 
 typedef struct {
     pthread_mutex_t mu;
-    uint64_t gen; /* bumped by every invalidation */
+    uint64_t gen; /* bumped by every write's begin and end */
+    int writing;  /* writes begun and not ended: no fill lands meanwhile */
     entry **buckets;
     size_t nbuckets, count, bytes, budget;
     entry *head, *tail; /* most and least recently used */
@@ -176,7 +177,7 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
     memcpy(n->kv, k, kl);
     memcpy(n->kv + kl, v, vl);
     pthread_mutex_lock(&s->mu);
-    if (s->gen != t->gen) { /* a write came in between: the value may be old */
+    if (s->gen != t->gen || s->writing) { /* a write came in between: the value may be old */
         pthread_mutex_unlock(&s->mu);
         ds_free(n);
         return;
@@ -195,26 +196,38 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
     pthread_mutex_unlock(&s->mu);
 }
 
-void itemcache_invalidate(itemcache *c, const void *k, size_t kl) {
-    if (!c) return;
-    uint32_t hash = murmur3_32(k, kl, 0);
-    shard *s = shard_of(c, hash);
+/* Drops k (every entry when k is NULL) from s, moves its generation and
+ * counts a write in (+1) or out (-1). */
+static void shard_write(shard *s, uint32_t hash, const void *k, size_t kl, int delta) {
     pthread_mutex_lock(&s->mu);
-    entry **p = find(s, hash, k, kl);
-    if (*p) remove_at(s, p);
+    if (!k) {
+        shard_drop_all(s);
+    } else {
+        entry **p = find(s, hash, k, kl);
+        if (*p) remove_at(s, p);
+    }
     s->gen++;
+    s->writing += delta;
     pthread_mutex_unlock(&s->mu);
 }
 
-void itemcache_clear(itemcache *c) {
+static void write_mark(itemcache *c, const void *k, size_t kl, int delta) {
     if (!c) return;
-    for (int i = 0; i < SHARDS; i++) {
-        shard *s = &c->shards[i];
-        pthread_mutex_lock(&s->mu);
-        shard_drop_all(s);
-        s->gen++;
-        pthread_mutex_unlock(&s->mu);
+    if (k) {
+        uint32_t hash = murmur3_32(k, kl, 0);
+        shard_write(shard_of(c, hash), hash, k, kl, delta);
+        return;
     }
+    for (int i = 0; i < SHARDS; i++)
+        shard_write(&c->shards[i], 0, NULL, 0, delta);
+}
+
+void itemcache_write_begin(itemcache *c, const void *k, size_t kl) {
+    write_mark(c, k, kl, +1);
+}
+
+void itemcache_write_end(itemcache *c, const void *k, size_t kl) {
+    write_mark(c, k, kl, -1);
 }
 
 size_t itemcache_usage(itemcache *c) {

@@ -9,16 +9,21 @@
  * Like the block cache, it holds values as stored: sealed envelopes, never
  * plaintext.
  *
- * Coherence. Only the engine fills and invalidates it (engine.c): a point
- * read that misses takes a ticket (the shard's generation) before it reads
- * RocksDB, and offers the value it read with that ticket; every committed
- * write invalidates its DATA keys after RocksDB has the write and before it
- * is acknowledged, and bumps the generation. A fill whose ticket is older
- * than the shard's generation is dropped, so a value read before a write
- * committed never lands in the cache after that write's invalidation. Values
- * are never written through: two writers committing the same key in one
- * order could invalidate in the other, and only an invalidation is
- * order-free.
+ * Coherence: reads through the cache are as monotonic as RocksDB's. Only
+ * the engine fills it and drops from it (engine.c). A point read that misses
+ * takes a ticket (its shard's generation) before it reads RocksDB, and offers
+ * the value it read with that ticket. A write brackets its RocksDB write with
+ * itemcache_write_begin and itemcache_write_end for each of its DATA keys
+ * (end before the write is acknowledged); both drop the key and move the
+ * generation, and between them no fill lands in that shard. So while a key
+ * is being written nobody reads it from the cache: every reader goes to
+ * RocksDB, which is the one that orders the old and the new value. (With
+ * only an invalidation after the write, a reader could miss, read the new
+ * value from RocksDB, and then hit the old one that a slower reader had
+ * filled before the invalidation.) A fill whose ticket is older than the
+ * generation is dropped, so a value read before a write never lands after
+ * it. Values are never written through: two writers committing one key in
+ * one order could update the cache in the other.
  *
  * Memory: at most `budget` bytes, counting each entry's key, value and
  * header; LRU per shard. Values over ITEMCACHE_MAX_VALUE are not kept: a
@@ -57,15 +62,16 @@ int itemcache_get(itemcache *c, const void *k, size_t kl, char out[ITEMCACHE_MAX
                   itemcache_ticket *t);
 
 /* Offers the value that a read after itemcache_get's miss found; kept
- * unless a write invalidated the shard since the ticket, or it is too big. */
+ * unless a write began or ended in the shard since the ticket, a write is in
+ * flight there, or it is too big. */
 void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size_t kl,
                     const void *v, size_t vl);
 
-/* Drops k (committed writes call this for each of their DATA keys). */
-void itemcache_invalidate(itemcache *c, const void *k, size_t kl);
-
-/* Drops everything (a range delete). */
-void itemcache_clear(itemcache *c);
+/* Around a write of k (of every key, a range delete, when k is NULL): begin
+ * before RocksDB has it, end after, before it is acknowledged, whether it
+ * succeeded or not. Each drops k. */
+void itemcache_write_begin(itemcache *c, const void *k, size_t kl);
+void itemcache_write_end(itemcache *c, const void *k, size_t kl);
 
 /* Bytes held now, as counted against the budget. */
 size_t itemcache_usage(itemcache *c);

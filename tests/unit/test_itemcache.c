@@ -13,12 +13,18 @@ static int get(itemcache *c, const char *k, char *out, size_t *n, itemcache_tick
     return itemcache_get(c, k, strlen(k), out, n, t);
 }
 
+/* A whole write of k (NULL: a range delete), as the engine brackets it. */
+static void written(itemcache *c, const char *k) {
+    itemcache_write_begin(c, k, k ? strlen(k) : 0);
+    itemcache_write_end(c, k, k ? strlen(k) : 0);
+}
+
 /* What a write and the next read do: drop k, miss, fill. */
 static void put(itemcache *c, const char *k, const char *v) {
     char out[ITEMCACHE_MAX_VALUE];
     size_t n;
     itemcache_ticket t;
-    itemcache_invalidate(c, k, strlen(k));
+    written(c, k);
     CHECK_EQ_INT(get(c, k, out, &n, &t), 0);
     itemcache_fill(c, &t, k, strlen(k), v, strlen(v));
 }
@@ -37,7 +43,7 @@ TEST(miss_fill_hit_invalidate) {
     CHECK(itemcache_usage(c) >= 2 + 7);
     CHECK_EQ_INT(get(c, "k2", out, &n, &t), 0); /* another key */
     CHECK_EQ_INT(get(c, "k", out, &n, &t), 0);  /* a prefix is another key */
-    itemcache_invalidate(c, "k1", 2);
+    written(c, "k1");
     CHECK_EQ_INT(get(c, "k1", out, &n, &t), 0);
     CHECK_EQ_INT(itemcache_usage(c), 0);
     /* an empty value is a value */
@@ -49,7 +55,7 @@ TEST(miss_fill_hit_invalidate) {
     itemcache_fill(c, &t, "a\0b", 3, "x", 1);
     CHECK_EQ_INT(itemcache_get(c, "a\0c", 3, out, &n, &t), 0);
     CHECK_EQ_INT(itemcache_get(c, "a\0b", 3, out, &n, &t), 1);
-    itemcache_clear(c);
+    written(c, NULL);
     CHECK_EQ_INT(itemcache_get(c, "a\0b", 3, out, &n, &t), 0);
     CHECK_EQ_INT(get(c, "k1", out, &n, &t), 0);
     CHECK_EQ_INT(itemcache_usage(c), 0);
@@ -57,23 +63,23 @@ TEST(miss_fill_hit_invalidate) {
 }
 
 /* The race the generation closes: a reader misses and reads the old value;
- * the write commits and invalidates; the reader's fill must not land. */
+ * the write begins and ends; the reader's fill must not land. */
 TEST(fill_after_invalidation_is_dropped) {
     itemcache *c = itemcache_new(1 << 20);
     char out[ITEMCACHE_MAX_VALUE];
     size_t n;
     itemcache_ticket t;
     CHECK_EQ_INT(get(c, "key", out, &n, &t), 0); /* ticket taken, "old" read */
-    itemcache_invalidate(c, "key", 3);           /* "new" committed */
+    written(c, "key"); /* "new" committed */
     itemcache_fill(c, &t, "key", 3, "old", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &t), 0);
     itemcache_fill(c, &t, "key", 3, "new", 3); /* a fresh ticket fills */
     CHECK_EQ_INT(get(c, "key", out, &n, &t), 1);
     CHECK_EQ_MEM(out, "new", 3);
     /* the same after a clear */
-    itemcache_invalidate(c, "key", 3);
+    written(c, "key");
     CHECK_EQ_INT(get(c, "key", out, &n, &t), 0);
-    itemcache_clear(c);
+    written(c, NULL);
     itemcache_fill(c, &t, "key", 3, "old", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &t), 0);
     /* two readers filling the same key: the second replaces the first */
@@ -84,8 +90,46 @@ TEST(fill_after_invalidation_is_dropped) {
     itemcache_fill(c, &t2, "key", 3, "two", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &t), 1);
     CHECK_EQ_MEM(out, "two", 3);
-    itemcache_invalidate(c, "key", 3);
+    written(c, "key");
     CHECK_EQ_INT(itemcache_usage(c), 0); /* nothing left behind */
+    itemcache_free(c);
+}
+
+/* While a write is in flight, no fill lands: otherwise a reader that read
+ * the new value from RocksDB could next hit the old one, filled by a slower
+ * reader before the write ended (reads would go back in time). */
+TEST(no_fill_while_a_write_is_in_flight) {
+    itemcache *c = itemcache_new(1 << 20);
+    char out[ITEMCACHE_MAX_VALUE];
+    size_t n;
+    itemcache_ticket slow, during, other;
+    CHECK_EQ_INT(get(c, "key", out, &n, &slow), 0); /* reads "old" from RocksDB */
+    itemcache_write_begin(c, "key", 3);
+    CHECK_EQ_INT(get(c, "key", out, &n, &during), 0); /* reads "new" or "old" */
+    itemcache_fill(c, &during, "key", 3, "new", 3);
+    CHECK_EQ_INT(get(c, "key", out, &n, &during), 0);
+    itemcache_fill(c, &slow, "key", 3, "old", 3);
+    CHECK_EQ_INT(get(c, "key", out, &n, &during), 0);
+    /* the shard's other keys wait too: the window is per shard */
+    CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
+    itemcache_fill(c, &other, "key", 3, "new", 3);
+    CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
+    itemcache_write_end(c, "key", 3);
+    itemcache_fill(c, &during, "key", 3, "old", 3); /* ticket from inside the window */
+    CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
+    itemcache_fill(c, &other, "key", 3, "new", 3); /* a ticket from after it fills */
+    CHECK_EQ_INT(get(c, "key", out, &n, &other), 1);
+    CHECK_EQ_MEM(out, "new", 3);
+    /* a hit entry is dropped when its write begins */
+    itemcache_write_begin(c, "key", 3);
+    CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
+    itemcache_write_end(c, "key", 3);
+    /* a range delete holds every shard */
+    itemcache_write_begin(c, NULL, 0);
+    CHECK_EQ_INT(get(c, "zzz", out, &n, &other), 0);
+    itemcache_fill(c, &other, "zzz", 3, "v", 1);
+    CHECK_EQ_INT(get(c, "zzz", out, &n, &other), 0);
+    itemcache_write_end(c, NULL, 0);
     itemcache_free(c);
 }
 
@@ -141,8 +185,8 @@ TEST(null_cache_does_nothing) {
     CHECK(itemcache_new(0) == NULL);
     CHECK_EQ_INT(itemcache_get(NULL, "k", 1, out, &n, &t), 0);
     itemcache_fill(NULL, &t, "k", 1, "v", 1);
-    itemcache_invalidate(NULL, "k", 1);
-    itemcache_clear(NULL);
+    itemcache_write_begin(NULL, "k", 1);
+    itemcache_write_end(NULL, NULL, 0);
     CHECK_EQ_INT(itemcache_usage(NULL), 0);
     itemcache_free(NULL);
 }
@@ -170,8 +214,8 @@ static void *reader(void *arg) {
             snprintf(v, sizeof v, "value of k%02d", key);
             itemcache_fill(w->c, &t, k, strlen(k), v, strlen(v));
         }
-        if (w->id == 0 && i % 3 == 0) itemcache_invalidate(w->c, k, strlen(k));
-        if (w->id == 1 && i % 1000 == 0) itemcache_clear(w->c);
+        if (w->id == 0 && i % 3 == 0) written(w->c, k);
+        if (w->id == 1 && i % 1000 == 0) written(w->c, NULL);
     }
     return NULL;
 }
