@@ -119,7 +119,8 @@ void engine_batch_put(engine_batch *b, engine_cf cf, const void *k, size_t kl, c
                       size_t vl);
 void engine_batch_delete(engine_batch *b, engine_cf cf, const void *k, size_t kl);
 /* Reads k as if b were already written: b's latest put/delete of k first,
- * then the DB. Resets and fills val. DS_OK, DS_ENOTFOUND, DS_EIO. */
+ * then the DB (through the item cache, for a key b has not written). Resets
+ * and fills val. DS_OK, DS_ENOTFOUND, DS_EIO. */
 int engine_batch_get(engine *e, engine_batch *b, engine_cf cf, const void *k, size_t kl,
                      ds_buf *val);
 /* Applies b atomically. sync=1: durable (WAL fsynced) before returning;

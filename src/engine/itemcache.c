@@ -22,6 +22,7 @@ typedef struct entry {
     struct entry *chain;      /* next in the bucket */
     struct entry *prev, *next; /* LRU: prev is more recent */
     uint32_t hash, klen, vlen;
+    unsigned char space; /* keys of different spaces never match */
     char kv[]; /* key, then value */
 } entry;
 
@@ -87,11 +88,18 @@ void itemcache_free(itemcache *c) {
 }
 
 /* The link that points at k's entry (or at the NULL ending its chain). */
-static entry **find(shard *s, uint32_t hash, const void *k, size_t kl) {
+static entry **find(shard *s, uint32_t hash, unsigned space, const void *k, size_t kl) {
     entry **p = &s->buckets[hash & (s->nbuckets - 1)];
     for (; *p; p = &(*p)->chain)
-        if ((*p)->hash == hash && (*p)->klen == kl && !memcmp((*p)->kv, k, kl)) break;
+        if ((*p)->hash == hash && (*p)->klen == kl && (*p)->space == space &&
+            !memcmp((*p)->kv, k, kl))
+            break;
     return p;
+}
+
+/* The spaces hash with different seeds, so their keys spread independently. */
+static uint32_t hash_of(unsigned space, const void *k, size_t kl) {
+    return murmur3_32(k, kl, space);
 }
 
 static void lru_unlink(shard *s, entry *e) {
@@ -142,13 +150,13 @@ static void grow(shard *s) {
     s->nbuckets = n;
 }
 
-int itemcache_get(itemcache *c, const void *k, size_t kl, char out[ITEMCACHE_MAX_VALUE], size_t *vl,
-                  itemcache_ticket *t) {
+int itemcache_get(itemcache *c, unsigned space, const void *k, size_t kl,
+                  char out[ITEMCACHE_MAX_VALUE], size_t *vl, itemcache_ticket *t) {
     if (!c) return 0;
-    uint32_t hash = murmur3_32(k, kl, 0);
+    uint32_t hash = hash_of(space, k, kl);
     shard *s = shard_of(c, hash);
     pthread_mutex_lock(&s->mu);
-    entry *e = *find(s, hash, k, kl);
+    entry *e = *find(s, hash, space, k, kl);
     if (e) {
         if (s->head != e) {
             lru_unlink(s, e);
@@ -158,6 +166,7 @@ int itemcache_get(itemcache *c, const void *k, size_t kl, char out[ITEMCACHE_MAX
         *vl = e->vlen;
     } else {
         t->hash = hash;
+        t->space = (unsigned char)space;
         t->gen = s->gen;
     }
     pthread_mutex_unlock(&s->mu);
@@ -174,6 +183,7 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
     n->hash = t->hash;
     n->klen = (uint32_t)kl;
     n->vlen = (uint32_t)vl;
+    n->space = t->space;
     memcpy(n->kv, k, kl);
     memcpy(n->kv + kl, v, vl);
     pthread_mutex_lock(&s->mu);
@@ -182,7 +192,7 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
         ds_free(n);
         return;
     }
-    entry **p = find(s, t->hash, k, kl);
+    entry **p = find(s, t->hash, t->space, k, kl);
     if (*p) remove_at(s, p); /* another reader filled it meanwhile */
     while (s->bytes + need > s->budget && s->tail)
         remove_at(s, link_of(s, s->tail));
@@ -198,12 +208,13 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
 
 /* Drops k (every entry when k is NULL) from s, moves its generation and
  * counts a write in (+1) or out (-1). */
-static void shard_write(shard *s, uint32_t hash, const void *k, size_t kl, int delta) {
+static void shard_write(shard *s, uint32_t hash, unsigned space, const void *k, size_t kl,
+                        int delta) {
     pthread_mutex_lock(&s->mu);
     if (!k) {
         shard_drop_all(s);
     } else {
-        entry **p = find(s, hash, k, kl);
+        entry **p = find(s, hash, space, k, kl);
         if (*p) remove_at(s, p);
     }
     s->gen++;
@@ -211,23 +222,23 @@ static void shard_write(shard *s, uint32_t hash, const void *k, size_t kl, int d
     pthread_mutex_unlock(&s->mu);
 }
 
-static void write_mark(itemcache *c, const void *k, size_t kl, int delta) {
+static void write_mark(itemcache *c, unsigned space, const void *k, size_t kl, int delta) {
     if (!c) return;
     if (k) {
-        uint32_t hash = murmur3_32(k, kl, 0);
-        shard_write(shard_of(c, hash), hash, k, kl, delta);
+        uint32_t hash = hash_of(space, k, kl);
+        shard_write(shard_of(c, hash), hash, space, k, kl, delta);
         return;
     }
     for (int i = 0; i < SHARDS; i++)
-        shard_write(&c->shards[i], 0, NULL, 0, delta);
+        shard_write(&c->shards[i], 0, 0, NULL, 0, delta);
 }
 
-void itemcache_write_begin(itemcache *c, const void *k, size_t kl) {
-    write_mark(c, k, kl, +1);
+void itemcache_write_begin(itemcache *c, unsigned space, const void *k, size_t kl) {
+    write_mark(c, space, k, kl, +1);
 }
 
-void itemcache_write_end(itemcache *c, const void *k, size_t kl) {
-    write_mark(c, k, kl, -1);
+void itemcache_write_end(itemcache *c, unsigned space, const void *k, size_t kl) {
+    write_mark(c, space, k, kl, -1);
 }
 
 size_t itemcache_usage(itemcache *c) {

@@ -1,5 +1,5 @@
-/* itemcache.h -- the item cache: recently read values of the DATA column
- * family, by key, in front of RocksDB's point reads.
+/* itemcache.h -- the item cache: recently read values, by key, in front of
+ * RocksDB's point reads of the DATA and INDEX column families.
  *
  * Why: a GetItem of a 100-byte item spent ~20% of the server's CPU in
  * RocksDB's Get (a bloom filter probe, then an index block and a data block,
@@ -7,14 +7,17 @@
  * over cache lines not in the CPU's caches). A hit here is one hash, one
  * lock, one short chain and a copy (bench/results/2026-12-05-session12.md).
  * Like the block cache, it holds values as stored: sealed envelopes, never
- * plaintext.
+ * plaintext. INDEX entries (8 bytes) are here for the writer: every PutItem
+ * reads its key's entry to learn whether the item exists and how long it
+ * is, and an overwrite of the same length does not rewrite it, so the entry
+ * stays cached while its item is overwritten again and again.
  *
  * Coherence: reads through the cache are as monotonic as RocksDB's. Only
  * the engine fills it and drops from it (engine.c). A point read that misses
  * takes a ticket (its shard's generation) before it reads RocksDB, and offers
  * the value it read with that ticket. A write brackets its RocksDB write with
- * itemcache_write_begin and itemcache_write_end for each of its DATA keys
- * (end before the write is acknowledged); both drop the key and move the
+ * itemcache_write_begin and itemcache_write_end for each key it writes in a
+ * cached column family (end before the write is acknowledged); both drop the key and move the
  * generation, and between them no fill lands in that shard. So while a key
  * is being written nobody reads it from the cache: every reader goes to
  * RocksDB, which is the one that orders the old and the new value. (With
@@ -48,6 +51,7 @@ typedef struct itemcache itemcache;
 /* What a miss hands to the fill that follows it. */
 typedef struct {
     uint32_t hash;
+    unsigned char space;
     uint64_t gen;
 } itemcache_ticket;
 
@@ -56,13 +60,16 @@ typedef struct {
 itemcache *itemcache_new(size_t budget);
 void itemcache_free(itemcache *c);
 
-/* On a hit, copies the value to out, sets *vl to its length and returns 1.
+/* Keys live in spaces (0-255; the engine uses its column family numbers):
+ * the same bytes in two spaces are two keys, sharing one budget and LRU.
+ *
+ * On a hit, copies the value to out, sets *vl to its length and returns 1.
  * On a miss returns 0 and fills *t for itemcache_fill. */
-int itemcache_get(itemcache *c, const void *k, size_t kl, char out[ITEMCACHE_MAX_VALUE], size_t *vl,
-                  itemcache_ticket *t);
+int itemcache_get(itemcache *c, unsigned space, const void *k, size_t kl,
+                  char out[ITEMCACHE_MAX_VALUE], size_t *vl, itemcache_ticket *t);
 
-/* Offers the value that a read after itemcache_get's miss found; kept
- * unless a write began or ended in the shard since the ticket, a write is in
+/* Offers the value that a read after itemcache_get's miss found (in the
+ * ticket's space); kept unless a write began or ended in the shard since the ticket, a write is in
  * flight there, or it is too big. */
 void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size_t kl,
                     const void *v, size_t vl);
@@ -70,8 +77,8 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
 /* Around a write of k (of every key, a range delete, when k is NULL): begin
  * before RocksDB has it, end after, before it is acknowledged, whether it
  * succeeded or not. Each drops k. */
-void itemcache_write_begin(itemcache *c, const void *k, size_t kl);
-void itemcache_write_end(itemcache *c, const void *k, size_t kl);
+void itemcache_write_begin(itemcache *c, unsigned space, const void *k, size_t kl);
+void itemcache_write_end(itemcache *c, unsigned space, const void *k, size_t kl);
 
 /* Bytes held now, as counted against the budget. */
 size_t itemcache_usage(itemcache *c);

@@ -10,13 +10,13 @@
 #include "t.h"
 
 static int get(itemcache *c, const char *k, char *out, size_t *n, itemcache_ticket *t) {
-    return itemcache_get(c, k, strlen(k), out, n, t);
+    return itemcache_get(c, 1, k, strlen(k), out, n, t);
 }
 
 /* A whole write of k (NULL: a range delete), as the engine brackets it. */
 static void written(itemcache *c, const char *k) {
-    itemcache_write_begin(c, k, k ? strlen(k) : 0);
-    itemcache_write_end(c, k, k ? strlen(k) : 0);
+    itemcache_write_begin(c, 1, k, k ? strlen(k) : 0);
+    itemcache_write_end(c, 1, k, k ? strlen(k) : 0);
 }
 
 /* What a write and the next read do: drop k, miss, fill. */
@@ -51,12 +51,12 @@ TEST(miss_fill_hit_invalidate) {
     CHECK_EQ_INT(get(c, "k1", out, &n, &t), 1);
     CHECK_EQ_INT(n, 0);
     /* binary keys */
-    CHECK_EQ_INT(itemcache_get(c, "a\0b", 3, out, &n, &t), 0);
+    CHECK_EQ_INT(itemcache_get(c, 1, "a\0b", 3, out, &n, &t), 0);
     itemcache_fill(c, &t, "a\0b", 3, "x", 1);
-    CHECK_EQ_INT(itemcache_get(c, "a\0c", 3, out, &n, &t), 0);
-    CHECK_EQ_INT(itemcache_get(c, "a\0b", 3, out, &n, &t), 1);
+    CHECK_EQ_INT(itemcache_get(c, 1, "a\0c", 3, out, &n, &t), 0);
+    CHECK_EQ_INT(itemcache_get(c, 1, "a\0b", 3, out, &n, &t), 1);
     written(c, NULL);
-    CHECK_EQ_INT(itemcache_get(c, "a\0b", 3, out, &n, &t), 0);
+    CHECK_EQ_INT(itemcache_get(c, 1, "a\0b", 3, out, &n, &t), 0);
     CHECK_EQ_INT(get(c, "k1", out, &n, &t), 0);
     CHECK_EQ_INT(itemcache_usage(c), 0);
     itemcache_free(c);
@@ -104,7 +104,7 @@ TEST(no_fill_while_a_write_is_in_flight) {
     size_t n;
     itemcache_ticket slow, during, other;
     CHECK_EQ_INT(get(c, "key", out, &n, &slow), 0); /* reads "old" from RocksDB */
-    itemcache_write_begin(c, "key", 3);
+    itemcache_write_begin(c, 1, "key", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &during), 0); /* reads "new" or "old" */
     itemcache_fill(c, &during, "key", 3, "new", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &during), 0);
@@ -114,22 +114,22 @@ TEST(no_fill_while_a_write_is_in_flight) {
     CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
     itemcache_fill(c, &other, "key", 3, "new", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
-    itemcache_write_end(c, "key", 3);
+    itemcache_write_end(c, 1, "key", 3);
     itemcache_fill(c, &during, "key", 3, "old", 3); /* ticket from inside the window */
     CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
     itemcache_fill(c, &other, "key", 3, "new", 3); /* a ticket from after it fills */
     CHECK_EQ_INT(get(c, "key", out, &n, &other), 1);
     CHECK_EQ_MEM(out, "new", 3);
     /* a hit entry is dropped when its write begins */
-    itemcache_write_begin(c, "key", 3);
+    itemcache_write_begin(c, 1, "key", 3);
     CHECK_EQ_INT(get(c, "key", out, &n, &other), 0);
-    itemcache_write_end(c, "key", 3);
+    itemcache_write_end(c, 1, "key", 3);
     /* a range delete holds every shard */
-    itemcache_write_begin(c, NULL, 0);
+    itemcache_write_begin(c, 1, NULL, 0);
     CHECK_EQ_INT(get(c, "zzz", out, &n, &other), 0);
     itemcache_fill(c, &other, "zzz", 3, "v", 1);
     CHECK_EQ_INT(get(c, "zzz", out, &n, &other), 0);
-    itemcache_write_end(c, NULL, 0);
+    itemcache_write_end(c, 1, NULL, 0);
     itemcache_free(c);
 }
 
@@ -178,15 +178,38 @@ TEST(budget_and_lru) {
     itemcache_free(c);
 }
 
+/* The same key bytes in two spaces (the engine's DATA and INDEX column
+ * families) are two entries: filled, hit and dropped apart. */
+TEST(spaces_are_apart) {
+    itemcache *c = itemcache_new(1 << 20);
+    char out[ITEMCACHE_MAX_VALUE];
+    size_t n = 0;
+    itemcache_ticket t;
+    CHECK_EQ_INT(itemcache_get(c, 1, "k", 1, out, &n, &t), 0);
+    itemcache_fill(c, &t, "k", 1, "data", 4);
+    CHECK_EQ_INT(itemcache_get(c, 2, "k", 1, out, &n, &t), 0);
+    itemcache_fill(c, &t, "k", 1, "index", 5);
+    CHECK_EQ_INT(itemcache_get(c, 1, "k", 1, out, &n, &t), 1);
+    CHECK_EQ_MEM(out, "data", 4);
+    CHECK_EQ_INT(itemcache_get(c, 2, "k", 1, out, &n, &t), 1);
+    CHECK_EQ_MEM(out, "index", 5);
+    itemcache_write_begin(c, 2, "k", 1); /* a write of the INDEX entry only */
+    itemcache_write_end(c, 2, "k", 1);
+    CHECK_EQ_INT(itemcache_get(c, 2, "k", 1, out, &n, &t), 0);
+    CHECK_EQ_INT(itemcache_get(c, 1, "k", 1, out, &n, &t), 1);
+    CHECK_EQ_INT(n, 4);
+    itemcache_free(c);
+}
+
 TEST(null_cache_does_nothing) {
     char out[ITEMCACHE_MAX_VALUE];
     size_t n;
     itemcache_ticket t;
     CHECK(itemcache_new(0) == NULL);
-    CHECK_EQ_INT(itemcache_get(NULL, "k", 1, out, &n, &t), 0);
+    CHECK_EQ_INT(itemcache_get(NULL, 1, "k", 1, out, &n, &t), 0);
     itemcache_fill(NULL, &t, "k", 1, "v", 1);
-    itemcache_write_begin(NULL, "k", 1);
-    itemcache_write_end(NULL, NULL, 0);
+    itemcache_write_begin(NULL, 1, "k", 1);
+    itemcache_write_end(NULL, 1, NULL, 0);
     CHECK_EQ_INT(itemcache_usage(NULL), 0);
     itemcache_free(NULL);
 }
@@ -207,7 +230,7 @@ static void *reader(void *arg) {
     for (int i = 0; i < w->stop_after; i++) {
         int key = (i * 7 + w->id) % 50;
         snprintf(k, sizeof k, "k%02d", key);
-        if (itemcache_get(w->c, k, strlen(k), out, &n, &t)) {
+        if (itemcache_get(w->c, 1, k, strlen(k), out, &n, &t)) {
             snprintf(v, sizeof v, "value of k%02d", key);
             if (n != strlen(v) || memcmp(out, v, n)) T_FAIL("%s: wrong value", k);
         } else {
