@@ -75,9 +75,8 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
                     const void *v, size_t vl);
 
 /* Around a write of k in space (of every key in every space, a range
- * delete, when k is NULL): begin
- * before RocksDB has it, end after, before it is acknowledged, whether it
- * succeeded or not. Each drops k. */
+ * delete, when k is NULL): begin before RocksDB has it, end after, before
+ * it is acknowledged, whether it succeeded or not. Each drops k. */
 void itemcache_write_begin(itemcache *c, unsigned space, const void *k, size_t kl);
 void itemcache_write_end(itemcache *c, unsigned space, const void *k, size_t kl);
 
