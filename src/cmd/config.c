@@ -43,7 +43,7 @@ static const option_def options[] = {
      "stored bytes above which writes get 503; reads and deletes go on (0 = no limit)"},
     {"cache-size", NUM(OPT_SIZE, cache_size), "256M", "RocksDB block cache"},
     {"item-cache-size", NUM(OPT_SIZE, item_cache_size), "32M",
-     "recently read items (up to 2 KiB each), checked before RocksDB (0 = none)"},
+     "recently read items (up to 2 KiB each) and index entries, checked before RocksDB (0 = none)"},
     {"retry-after", NUM(OPT_LONG, retry_after), "1", "seconds, sent with every 503"},
     {"etcd", STR(etcd), "", "etcd endpoints, comma-separated (cluster roles: node, proxy, control)"},
     {"etcd-prefix", STR(etcd_prefix), "/dstore/", "the cluster's key prefix in etcd"},

@@ -148,7 +148,8 @@ int engine_approximate_size(engine *e, engine_cf cf, const void *begin, size_t b
 int engine_disk_usage(engine *e, uint64_t *bytes);
 /* Bytes of memory: memtables + block cache + table readers + item cache. */
 int engine_memory_usage(engine *e, uint64_t *bytes);
-/* What the engine holds in memory, in bytes, by RocksDB's own count. */
+/* What the engine holds in memory, in bytes, by RocksDB's own count (the
+ * item cache by its own). */
 typedef struct engine_memory {
     uint64_t cache;         /* block cache in use: data, index and filter blocks */
     uint64_t item_cache;    /* item cache in use (itemcache.h) */
