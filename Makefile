@@ -21,7 +21,12 @@ PKGS    := libgcrypt libcurl
 # not a __tls_get_addr call as from a shared library. Interleaved A/B:
 # Query 13-19% faster, PutItem and Scan ~6%, GetItem 1-7%
 # (bench/results/2026-12-05-session11.md).
-ROCKSDB_LIBS := -Wl,-Bstatic -lrocksdb -Wl,-Bdynamic -lsnappy -lz -lbz2 -llz4 -lzstd -lstdc++
+# Its WAL checksum, rocksdb::crc32c::Extend, is replaced by the crc32
+# instruction's (src/engine/crc32c.h; Debian's build takes a table-driven
+# path): --wrap sends RocksDB's calls to it there, -u pulls that in first.
+ROCKSDB_CRC  := _ZN7rocksdb6crc32c6ExtendEjPKcm
+ROCKSDB_LIBS := -Wl,--wrap=$(ROCKSDB_CRC) -Wl,-u,__wrap_$(ROCKSDB_CRC) \
+                -Wl,-Bstatic -lrocksdb -Wl,-Bdynamic -lsnappy -lz -lbz2 -llz4 -lzstd -lstdc++
 # The allocator (src/cmd/alloc.c): jemalloc, or MALLOC=glibc (make asan).
 MALLOC  ?= jemalloc
 ifeq ($(MALLOC),jemalloc)
