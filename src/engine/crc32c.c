@@ -4,13 +4,12 @@
 
 #include <string.h>
 
-/* RocksDB's uint32_t rocksdb::crc32c::Extend(uint32_t, const char *,
- * size_t), by its mangled name. The linker turns RocksDB's calls to it into
- * calls to the __wrap_ name and gives its own definition the __real_ one. */
+/* The linker turns RocksDB's calls to its Extend into calls to the __wrap_
+ * name and gives RocksDB's own definition the __real_ one. */
 uint32_t rocksdb_crc32c_wrap(uint32_t crc, const char *buf, size_t n)
-    __asm__("__wrap__ZN7rocksdb6crc32c6ExtendEjPKcm");
+    __asm__("__wrap_" CRC32C_ROCKSDB_EXTEND);
 uint32_t rocksdb_crc32c_real(uint32_t crc, const char *buf, size_t n)
-    __asm__("__real__ZN7rocksdb6crc32c6ExtendEjPKcm");
+    __asm__("__real_" CRC32C_ROCKSDB_EXTEND);
 
 uint32_t rocksdb_crc32c_wrap(uint32_t crc, const char *buf, size_t n) {
     return crc32c_extend(crc, buf, n);

@@ -29,4 +29,8 @@ uint32_t crc32c_extend(uint32_t crc, const void *buf, size_t n);
 /* 1 when crc32c_extend uses the CPU's instruction. */
 int crc32c_hardware(void);
 
+/* RocksDB's uint32_t rocksdb::crc32c::Extend(uint32_t, const char *, size_t)
+ * by its mangled name, as the linker knows it (the Makefile's ROCKSDB_CRC). */
+#define CRC32C_ROCKSDB_EXTEND "_ZN7rocksdb6crc32c6ExtendEjPKcm"
+
 #endif

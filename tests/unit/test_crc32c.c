@@ -10,10 +10,9 @@
 
 /* RocksDB's Extend by its mangled name, as RocksDB's objects call it (the
  * link's --wrap sends such calls to crc32c.c), and its own code. */
-uint32_t rocks_extend(uint32_t crc, const char *buf, size_t n)
-    __asm__("_ZN7rocksdb6crc32c6ExtendEjPKcm");
+uint32_t rocks_extend(uint32_t crc, const char *buf, size_t n) __asm__(CRC32C_ROCKSDB_EXTEND);
 uint32_t rocks_real(uint32_t crc, const char *buf, size_t n)
-    __asm__("__real__ZN7rocksdb6crc32c6ExtendEjPKcm");
+    __asm__("__real_" CRC32C_ROCKSDB_EXTEND);
 
 TEST(published_values) {
     unsigned char b[32];
