@@ -65,7 +65,6 @@
 
 #include <rocksdb/c.h>
 
-#include "common/murmur3.h"
 #include "engine/itemcache.h"
 
 #define ENGINE_PREFIX_LEN 12 /* table id (8) + hash (4): keycodec's DATA prefix */
@@ -448,7 +447,7 @@ static void pending_add(engine_batch *b, int op, engine_cf cf, const void *k, si
 }
 
 static size_t touched_bit(engine_cf cf, const void *k, size_t kl) {
-    return murmur3_32(k, kl, (uint32_t)cf) % TOUCHED_BITS;
+    return itemcache_hash((unsigned char)cf, k, kl) % TOUCHED_BITS;
 }
 
 static int touched(const engine_batch *b, engine_cf cf, const void *k, size_t kl) {

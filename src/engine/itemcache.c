@@ -88,7 +88,7 @@ void itemcache_free(itemcache *c) {
 }
 
 /* The link that points at k's entry (or at the NULL ending its chain). */
-static entry **find(shard *s, uint32_t hash, unsigned space, const void *k, size_t kl) {
+static entry **find(shard *s, uint32_t hash, unsigned char space, const void *k, size_t kl) {
     entry **p = &s->buckets[hash & (s->nbuckets - 1)];
     for (; *p; p = &(*p)->chain)
         if ((*p)->hash == hash && (*p)->klen == kl && (*p)->space == space &&
@@ -98,7 +98,7 @@ static entry **find(shard *s, uint32_t hash, unsigned space, const void *k, size
 }
 
 /* The spaces hash with different seeds, so their keys spread independently. */
-static uint32_t hash_of(unsigned space, const void *k, size_t kl) {
+uint32_t itemcache_hash(unsigned char space, const void *k, size_t kl) {
     return murmur3_32(k, kl, space);
 }
 
@@ -150,10 +150,10 @@ static void grow(shard *s) {
     s->nbuckets = n;
 }
 
-int itemcache_get(itemcache *c, unsigned space, const void *k, size_t kl,
+int itemcache_get(itemcache *c, unsigned char space, const void *k, size_t kl,
                   char out[ITEMCACHE_MAX_VALUE], size_t *vl, itemcache_ticket *t) {
     if (!c) return 0;
-    uint32_t hash = hash_of(space, k, kl);
+    uint32_t hash = itemcache_hash(space, k, kl);
     shard *s = shard_of(c, hash);
     pthread_mutex_lock(&s->mu);
     entry *e = *find(s, hash, space, k, kl);
@@ -166,7 +166,7 @@ int itemcache_get(itemcache *c, unsigned space, const void *k, size_t kl,
         *vl = e->vlen;
     } else {
         t->hash = hash;
-        t->space = (unsigned char)space;
+        t->space = space;
         t->gen = s->gen;
     }
     pthread_mutex_unlock(&s->mu);
@@ -208,7 +208,7 @@ void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size
 
 /* Drops k (every entry when k is NULL) from s, moves its generation and
  * counts a write in (+1) or out (-1). */
-static void shard_write(shard *s, uint32_t hash, unsigned space, const void *k, size_t kl,
+static void shard_write(shard *s, uint32_t hash, unsigned char space, const void *k, size_t kl,
                         int delta) {
     pthread_mutex_lock(&s->mu);
     if (!k) {
@@ -222,10 +222,10 @@ static void shard_write(shard *s, uint32_t hash, unsigned space, const void *k, 
     pthread_mutex_unlock(&s->mu);
 }
 
-static void write_mark(itemcache *c, unsigned space, const void *k, size_t kl, int delta) {
+static void write_mark(itemcache *c, unsigned char space, const void *k, size_t kl, int delta) {
     if (!c) return;
     if (k) {
-        uint32_t hash = hash_of(space, k, kl);
+        uint32_t hash = itemcache_hash(space, k, kl);
         shard_write(shard_of(c, hash), hash, space, k, kl, delta);
         return;
     }
@@ -233,11 +233,11 @@ static void write_mark(itemcache *c, unsigned space, const void *k, size_t kl, i
         shard_write(&c->shards[i], 0, 0, NULL, 0, delta);
 }
 
-void itemcache_write_begin(itemcache *c, unsigned space, const void *k, size_t kl) {
+void itemcache_write_begin(itemcache *c, unsigned char space, const void *k, size_t kl) {
     write_mark(c, space, k, kl, +1);
 }
 
-void itemcache_write_end(itemcache *c, unsigned space, const void *k, size_t kl) {
+void itemcache_write_end(itemcache *c, unsigned char space, const void *k, size_t kl) {
     write_mark(c, space, k, kl, -1);
 }
 

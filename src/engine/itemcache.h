@@ -17,10 +17,11 @@
  * takes a ticket (its shard's generation) before it reads RocksDB, and offers
  * the value it read with that ticket. A write brackets its RocksDB write with
  * itemcache_write_begin and itemcache_write_end for each key it writes in a
- * cached column family (end before the write is acknowledged); both drop the key and move the
- * generation, and between them no fill lands in that shard. So while a key
- * is being written nobody reads it from the cache: every reader goes to
- * RocksDB, which is the one that orders the old and the new value. (With
+ * cached column family (end before the write is acknowledged); both drop
+ * the key and move the generation, and between them no fill lands in that
+ * shard. So while a key is being written nobody reads it from the cache:
+ * every reader goes to RocksDB, which is the one that orders the old and
+ * the new value. (With
  * only an invalidation after the write, a reader could miss, read the new
  * value from RocksDB, and then hit the old one that a slower reader had
  * filled before the invalidation.) A fill whose ticket is older than the
@@ -60,25 +61,29 @@ typedef struct {
 itemcache *itemcache_new(size_t budget);
 void itemcache_free(itemcache *c);
 
-/* Keys live in spaces (0-255; the engine uses its column family numbers):
- * the same bytes in two spaces are two keys, sharing one budget and LRU.
+/* Keys live in spaces (the engine uses its column family numbers): the
+ * same bytes in two spaces are two keys, sharing one budget and LRU.
  *
  * On a hit, copies the value to out, sets *vl to its length and returns 1.
  * On a miss returns 0 and fills *t for itemcache_fill. */
-int itemcache_get(itemcache *c, unsigned space, const void *k, size_t kl,
+int itemcache_get(itemcache *c, unsigned char space, const void *k, size_t kl,
                   char out[ITEMCACHE_MAX_VALUE], size_t *vl, itemcache_ticket *t);
 
 /* Offers the value that a read after itemcache_get's miss found (in the
- * ticket's space); kept unless a write began or ended in the shard since the ticket, a write is in
- * flight there, or it is too big. */
+ * ticket's space); kept unless a write began or ended in the shard since
+ * the ticket, a write is in flight there, or it is too big. */
 void itemcache_fill(itemcache *c, const itemcache_ticket *t, const void *k, size_t kl,
                     const void *v, size_t vl);
 
 /* Around a write of k in space (of every key in every space, a range
  * delete, when k is NULL): begin before RocksDB has it, end after, before
  * it is acknowledged, whether it succeeded or not. Each drops k. */
-void itemcache_write_begin(itemcache *c, unsigned space, const void *k, size_t kl);
-void itemcache_write_end(itemcache *c, unsigned space, const void *k, size_t kl);
+void itemcache_write_begin(itemcache *c, unsigned char space, const void *k, size_t kl);
+void itemcache_write_end(itemcache *c, unsigned char space, const void *k, size_t kl);
+
+/* The hash the cache files k of space under; the engine's batches use it
+ * for their filter of written keys too. */
+uint32_t itemcache_hash(unsigned char space, const void *k, size_t kl);
 
 /* Bytes held now, as counted against the budget. */
 size_t itemcache_usage(itemcache *c);
