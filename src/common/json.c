@@ -8,8 +8,9 @@
  *    the C stack for small documents, the heap beyond that); when the
  *    container closes they are copied into the arena in one allocation of
  *    exactly the right size.
- *  - Strings are scanned eight bytes at a time (SWAR) for the four things
- *    that end a plain run: '"', '\\', a control byte or a non-ASCII byte.
+ *  - Strings are scanned sixteen bytes at a time (SSE2; eight, SWAR, where
+ *    there is no SSE2) for the four things that end a plain run: '"', '\\',
+ *    a control byte or a non-ASCII byte.
  *    UTF-8 is validated inline. A string without escapes is copied with one
  *    memcpy; one with escapes is decoded by memcpy of the runs between them.
  *  - Duplicate keys are found when an object closes: pairwise for small
@@ -27,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define DUP_SMALL 16 /* objects up to this size are checked pairwise */
 
@@ -66,8 +70,22 @@ static inline uint64_t swar_special(uint64_t w) {
 }
 
 /* Advances p over plain string bytes, stopping at the first special byte or
- * at end. */
+ * at end. With SSE2 (every x86-64) 16 bytes a step: '"', '\\', and one signed
+ * compare for the rest (below 0x20 as signed bytes are exactly the control
+ * bytes and those of 0x80 and up); the mask says which byte stopped it. */
 static inline const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m) return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);

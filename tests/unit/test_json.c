@@ -585,6 +585,46 @@ TEST(write_string_replaces_invalid_utf8) {
     ds_buf_free(&b);
 }
 
+/* The string scan goes 16 bytes a step, then 8, then 1: a byte that ends a
+ * plain run must be found at every position of every length, by the parser
+ * and by the writer alike, and no other byte may stop either. */
+TEST(special_byte_found_at_every_position) {
+    char in[64], doc[80], want[80];
+    for (int n = 1; n <= 40; n++)
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < 256; c++) {
+                memset(in, 'a', (size_t)n);
+                in[i] = (char)c;
+                int special = c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
+                /* the parser */
+                doc[0] = '"';
+                memcpy(doc + 1, in, (size_t)n);
+                doc[n + 1] = '"';
+                json_value *v = NULL;
+                int rc = json_parse(arena(), doc, (size_t)n + 2, 0, &v, errbuf, sizeof errbuf);
+                if (!special) {
+                    CHECK_EQ_INT(rc, DS_OK);
+                    check_str(v, in, (size_t)n);
+                } else if (c < 0x20 || c >= 0x80) { /* rejected where it is */
+                    snprintf(want, sizeof want, " at offset %d", i + 1);
+                    CHECK_EQ_INT(rc, DS_EPARSE);
+                    if (!strstr(errbuf, want)) T_FAIL("n %d i %d c %d: %s", n, i, c, errbuf);
+                }
+                /* the writer: the first i bytes copied, then the byte's own form */
+                ds_buf b = DS_BUF_INIT;
+                json_write_string(&b, in, (size_t)n);
+                if (!special) {
+                    CHECK_EQ_INT(b.len, (size_t)n + 2);
+                    CHECK_EQ_MEM(b.data + 1, in, (size_t)n);
+                } else {
+                    CHECK_EQ_MEM(b.data + 1, in, (size_t)i);
+                    CHECK(b.data[1 + i] == '\\' || (c >= 0x80 && !memcmp(b.data + 1 + i, "\xef\xbf\xbd", 3)));
+                }
+                ds_buf_free(&b);
+                ds_arena_reset(arena());
+            }
+}
+
 TEST(arena_reuse) {
     ds_arena *a = ds_arena_new(1024);
     for (int i = 0; i < 1000; i++) {
