@@ -79,8 +79,9 @@ static inline const unsigned char *skip_plain(const unsigned char *p, const unsi
     const __m128i space = _mm_set1_epi8(0x20);
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                   _mm_cmplt_epi8(v, space));
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmplt_epi8(v, space));
         unsigned m = (unsigned)_mm_movemask_epi8(hit);
         if (m) return p + __builtin_ctz(m);
         p += 16;
