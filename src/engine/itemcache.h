@@ -21,13 +21,12 @@
  * the key and move the generation, and between them no fill lands in that
  * shard. So while a key is being written nobody reads it from the cache:
  * every reader goes to RocksDB, which is the one that orders the old and
- * the new value. (With
- * only an invalidation after the write, a reader could miss, read the new
- * value from RocksDB, and then hit the old one that a slower reader had
- * filled before the invalidation.) A fill whose ticket is older than the
- * generation is dropped, so a value read before a write never lands after
- * it. Values are never written through: two writers committing one key in
- * one order could update the cache in the other.
+ * the new value. (With only an invalidation after the write, a reader could
+ * miss, read the new value from RocksDB, and then hit the old one that a
+ * slower reader had filled before the invalidation.) A fill whose ticket is
+ * older than the generation is dropped, so a value read before a write never
+ * lands after it. Values are never written through: two writers committing
+ * one key in one order could update the cache in the other.
  *
  * Memory: at most `budget` bytes, counting each entry's key, value and
  * header; LRU per shard. Values over ITEMCACHE_MAX_VALUE are not kept: a
