@@ -1,9 +1,12 @@
 /* test_replica.c -- the writer (group commit, preconditions, read-modify-
  * write, statistics, table drops) together with the metadata it serves
  * (tenants, tables and keys surviving a reopen). Real RocksDB in a temp dir. */
+#include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "control/meta.h"
 #include "crypto/crypto.h"
@@ -526,6 +529,32 @@ TEST(interrupted_tenant_drop_is_finished_at_open) {
     engine_iter_free(it);
     CHECK_EQ_INT(engine_get(w.e, ENGINE_CF_META, "T/gone/tab", 10, &v), DS_ENOTFOUND);
     ds_buf_free(&lo), ds_buf_free(&hi), ds_buf_free(&v);
+    world_close(&w);
+    world_destroy(&w);
+}
+
+/* The writer's wake-ups must not preempt the HTTP loops (writer_priority):
+ * its thread runs as SCHED_BATCH. */
+TEST(writer_runs_as_sched_batch) {
+    world w;
+    world_new(&w);
+    int found = 0;
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f) && !strcmp(comm, "ds-writer\n")) {
+            found++;
+            CHECK_EQ_INT(sched_getscheduler(atoi(de->d_name)), SCHED_BATCH);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    CHECK_EQ_INT(found, 1);
     world_close(&w);
     world_destroy(&w);
 }
