@@ -555,11 +555,9 @@ void replica_finish(replica *r, ds_op *op, int status) {
  * core it runs at once, as before. */
 static void writer_priority(void) {
     static atomic_int told;
-#ifdef SCHED_BATCH
     struct sched_param sp = {0};
     int se = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     if (se) ds_warn("writer: cannot run as SCHED_BATCH: %s", strerror(se));
-#endif
     if (setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE) == 0) return;
     int e = errno;
     if (!atomic_exchange(&told, 1))
